@@ -1,0 +1,37 @@
+"""How a caller's free text becomes the model's prompt."""
+
+SYSTEM_PROMPT = (
+    "You support an emergency medical dispatcher. Read the caller's report and give short, "
+    "numbered, practical instructions the dispatcher can relay now, most important first. "
+    "Say when to send an ambulance immediately. Do not invent facts."
+)
+
+
+def build_prompt_ids(tokenizer, text, location=""):
+    report = text if not location else f"{text}\nLocation: {location}"
+    if getattr(tokenizer, "chat_template", None):
+        messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": report}]
+        ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+        if isinstance(ids, dict) or hasattr(ids, "input_ids"):
+            ids = ids["input_ids"]
+        return list(ids)
+    return tokenizer(f"{SYSTEM_PROMPT}\n\nCaller: {report}\n\nDispatcher guidance:\n")["input_ids"]
+
+
+class AnswerText:
+    """Decodes the growing answer and yields only what is new, so streaming never repeats text."""
+
+    def __init__(self, tokenizer):
+        self._tokenizer = tokenizer
+        self.token_ids = []
+        self.text = ""
+
+    def extend(self, new_token_ids):
+        self.token_ids.extend(new_token_ids)
+        decoded = self._tokenizer.decode(self.token_ids, skip_special_tokens=True)
+        # Hold back an incomplete multi-byte character until its last byte arrives.
+        if decoded.endswith("\ufffd"):
+            return ""
+        delta = decoded[len(self.text):] if decoded.startswith(self.text) else decoded
+        self.text = decoded
+        return delta

@@ -1,0 +1,58 @@
+"""Push events to dashboards over the channel layer.
+
+Publishing never raises: a dashboard missing an event catches up from the
+database on reconnect, so a channel-layer outage must not break intake or the worker.
+"""
+import asyncio
+import logging
+import threading
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+logger = logging.getLogger(__name__)
+
+DASHBOARD_GROUP = "dashboard"
+_server_loop = None
+
+
+def request_group(request_id):
+    return f"request.{request_id}"
+
+
+def bind_server_loop(loop):
+    """In embedded mode the worker thread must publish on the web server's own event loop,
+    where the in-memory channel layer's queues live."""
+    global _server_loop
+    _server_loop = loop
+
+
+def _send(group, message):
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        loop = _server_loop
+        if loop is not None and loop.is_running() and threading.current_thread() is not threading.main_thread():
+            asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop).result(timeout=5)
+        else:
+            async_to_sync(layer.group_send)(group, message)
+    except Exception:
+        logger.warning("could not publish %s to %s", message.get("type"), group, exc_info=True)
+
+
+def publish_request_changed(request_id):
+    """Tell dashboards a request changed; consumers read its current state from the database."""
+    message = {"type": "request.changed", "request_id": request_id}
+    _send(DASHBOARD_GROUP, message)
+    _send(request_group(request_id), message)
+
+
+def publish_answer_delta(request_id, *, text, generated_tokens):
+    _send(request_group(request_id), {
+        "type": "answer.delta", "request_id": request_id, "text": text, "generated_tokens": generated_tokens,
+    })
+
+
+def publish_worker_stats(stats):
+    _send(DASHBOARD_GROUP, {"type": "worker.stats", "stats": stats})

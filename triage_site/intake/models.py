@@ -1,0 +1,65 @@
+"""A medical request, from intake to the finished answer."""
+from django.db import models
+
+
+class Urgency(models.IntegerChoices):
+    """Emergency Severity Index style levels: lower is more urgent."""
+
+    IMMEDIATE = 0, "0 – immediate threat to life"
+    EMERGENT = 1, "1 – high risk or severe distress"
+    URGENT = 2, "2 – urgent"
+    LESS_URGENT = 3, "3 – less urgent"
+    NON_URGENT = 4, "4 – non-urgent"
+
+
+class Status(models.TextChoices):
+    RECEIVED = "received", "Received"
+    CLASSIFYING = "classifying", "Classifying"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+OPEN_STATUSES = (Status.RECEIVED, Status.CLASSIFYING, Status.QUEUED, Status.RUNNING)
+
+
+class MedicalRequest(models.Model):
+    text = models.TextField()
+    caller_name = models.CharField(max_length=200, blank=True)
+    callback_number = models.CharField(max_length=40, blank=True)
+    location = models.CharField(max_length=300, blank=True)
+
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RECEIVED, db_index=True)
+    urgency = models.PositiveSmallIntegerField(choices=Urgency.choices, null=True, blank=True)
+    predicted_output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    # What each source said, so that a reviewer can see why the urgency is what it is.
+    model_urgency = models.PositiveSmallIntegerField(choices=Urgency.choices, null=True, blank=True)
+    rule_urgency = models.PositiveSmallIntegerField(choices=Urgency.choices, null=True, blank=True)
+    rule_reason = models.CharField(max_length=500, blank=True)
+    classifier_name = models.CharField(max_length=200, blank=True)
+    classifier_detail = models.JSONField(default=dict, blank=True)
+    needs_review = models.BooleanField(default=False)
+
+    answer = models.TextField(blank=True)
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    generated_tokens = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    classified_at = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    first_token_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["status", "urgency"])]
+
+    def __str__(self):
+        return f"Request {self.pk} ({self.get_status_display()})"
+
+    @property
+    def is_open(self):
+        return self.status in OPEN_STATUSES

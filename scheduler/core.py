@@ -186,7 +186,11 @@ class Scheduler:
                 return 0  # admission blocked only by KV: let the full logic decide
             if self._urgency_preemption:
                 top = self._waiting.peek()
-                if top.effective_urgency < max(self._class_of(r) for r in running):
+                if self._aging_on:
+                    worst = max(r.effective_urgency for r in running)
+                else:
+                    worst = max(r.urgency for r in running)
+                if top.effective_urgency < worst:
                     return 0
         for req in running:
             if req.max_output_tokens is not None:
@@ -304,6 +308,10 @@ class Scheduler:
     def _urgency_victim(self, cand: SchedRequest, kv_short: bool):
         """Least urgent, longest-remaining running request strictly less urgent than cand, past its min run."""
         cand_class = cand.effective_urgency
+        if cand_class >= 4:
+            return None  # nothing is strictly less urgent than class 4
+        if not self._aging_on and cand_class >= max((r.urgency for r in self._running.values()), default=-1):
+            return None  # fast path: no running request is strictly less urgent
         best = None
         best_key = None
         freeable = 0

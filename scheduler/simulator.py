@@ -138,13 +138,7 @@ def run_simulation(params: SimulationParams, progress=None, progress_every: int 
     t = 0.0
     nxt = 0
     total = len(workload)
-    done = 0
-    steps = 0
-    batch_sum = 0
-    kv_integral = 0.0
-    kv_max = 0
-    busy_time = 0.0
-    tokens_out = 0
+    acc = _Accumulators()
     preempt_counts = {"total": 0, "keep": 0, "swap": 0, "recompute": 0}
     timeline = []
     last_counts = None
@@ -175,7 +169,7 @@ def run_simulation(params: SimulationParams, progress=None, progress_every: int 
                 raise RuntimeError("simulation stalled: requests queued but none can be scheduled")
             t = ready_times[order[nxt]]
             continue
-        # cost of this step
+        # cost of this step (see costmodel.py for the derivation)
         dt = 0.0
         if plan.decode:
             dt += c2d + c1d * sum(r.computed_tokens + 1 for r in plan.decode)
@@ -189,35 +183,26 @@ def run_simulation(params: SimulationParams, progress=None, progress_every: int 
         for req in plan.swap_in:
             dt += swap_rate * req.computed_tokens
         finished = [r.request_id for r in plan.decode if r.generated_tokens + 1 >= true_output[r.request_id]]
+        new_tokens = len(plan.decode)
         for req, n in plan.prefill:
-            if req.computed_tokens + n >= req._prefill_target and req.generated_tokens + 1 >= true_output[req.request_id]:
-                finished.append(req.request_id)
-        used = sched.kv_device_blocks_used
-        kv_integral += used * dt
-        kv_max = max(kv_max, used)
+            if req.computed_tokens + n >= req._prefill_target:
+                new_tokens += 1
+                if req.generated_tokens + 1 >= true_output[req.request_id]:
+                    finished.append(req.request_id)
         t += dt
-        busy_time += dt
-        steps += 1
-        batch_sum += plan.batch_size
-        tokens_out += len(plan.decode) + sum(1 for r, n in plan.prefill if r.computed_tokens + n >= r._prefill_target)
-        completed = sched.complete_step(t, finished)
-        done += len(completed)
+        acc.add_step(dt, sched.kv_device_blocks_used, plan.batch_size, new_tokens)
+        acc.done += len(sched.complete_step(t, finished))
+        record_timeline(t)
         if params.fast_forward:
-            t, skipped = _fast_forward(sched, t, true_output, ready_times[order[nxt]] if nxt < total else None,
-                                       c1d, c2d, block_size, capacity)
-            if skipped:
-                s_steps, s_batch, s_kv_integral, s_kv_max, s_busy, s_done = skipped
-                steps += s_steps
-                batch_sum += s_batch
-                kv_integral += s_kv_integral
-                kv_max = max(kv_max, s_kv_max)
-                busy_time += s_busy
-                tokens_out += s_batch
-                done += s_done
-        if progress is not None and done and done % progress_every < 16:
-            progress(done, total, t)
+            t = _fast_forward(sched, t, true_output, ready_times[order[nxt]] if nxt < total else None,
+                              c1d, c2d, block_size, acc)
+            record_timeline(t)
+        if progress is not None and acc.done - acc.reported >= progress_every:
+            acc.reported = acc.done
+            progress(acc.done, total, t)
     if progress is not None:
-        progress(done, total, t)
+        progress(acc.done, total, t)
+    steps, batch_sum = acc.steps, acc.batch_sum
 
     records = []
     for w in workload:
@@ -237,57 +222,82 @@ def run_simulation(params: SimulationParams, progress=None, progress_every: int 
     return SimulationResult(
         params=asdict(params), per_class=per_class_summary(records),
         throughput_requests_per_s=total / makespan if makespan > 0 else 0.0,
-        throughput_tokens_per_s=tokens_out / makespan if makespan > 0 else 0.0,
+        throughput_tokens_per_s=acc.tokens_out / makespan if makespan > 0 else 0.0,
         makespan_s=makespan,
         mean_batch_occupancy=(batch_sum / steps / params.batch_size) if steps else 0.0,
         mean_batch_size=batch_sum / steps if steps else 0.0,
-        kv_utilization_mean=(kv_integral / busy_time / capacity) if busy_time > 0 else 0.0,
-        kv_utilization_max=kv_max / capacity,
+        kv_utilization_mean=(acc.kv_integral / acc.busy_time / capacity) if acc.busy_time > 0 else 0.0,
+        kv_utilization_max=acc.kv_max / capacity,
         preemptions=preempt_counts, steps=steps, num_requests=total,
         timeline=_downsample(timeline), requests=records if params.record_requests else [],
     )
 
 
+class _Accumulators:
+    """Per-step statistics; both the stepping and the fast-forward paths add steps in the same order."""
+
+    def __init__(self) -> None:
+        self.steps = 0
+        self.batch_sum = 0
+        self.kv_integral = 0.0
+        self.kv_max = 0
+        self.busy_time = 0.0
+        self.tokens_out = 0
+        self.done = 0
+        self.reported = 0
+
+    def add_step(self, dt: float, kv_used: int, batch: int, new_tokens: int) -> None:
+        self.steps += 1
+        self.batch_sum += batch
+        self.kv_integral += kv_used * dt
+        if kv_used > self.kv_max:
+            self.kv_max = kv_used
+        self.busy_time += dt
+        self.tokens_out += new_tokens
+
+
 def _fast_forward(sched: Scheduler, t: float, true_output: dict, next_ready, c1d: float, c2d: float,
-                  block_size: int, capacity: int):
-    """Skip steady pure-decode steps exactly. Returns (new t, stats or None)."""
+                  block_size: int, acc: _Accumulators) -> float:
+    """Skip steady pure-decode steps exactly (same per-step float operations as stepping). Returns new t."""
     running = sched.running
     if not running:
-        return t, None
+        return t
     limit = min(true_output[r.request_id] - r.generated_tokens for r in running)
     m = sched.steady_decode_steps(limit)
     if m <= 0:
-        return t, None
+        return t
     k = len(running)
     base_context = sum(r.computed_tokens + 1 for r in running)
-    # block growth events: request r needs a new block at step j when computed+j+1 crosses a block boundary
+    # block growth: request r needs a new block at step j when computed+j+1 crosses a block boundary
     used = sched.kv_device_blocks_used
     growth = {}
     for r in running:
-        j = r._device_blocks * block_size - r.computed_tokens  # first step index needing block _device_blocks+1
+        j = r._device_blocks * block_size - r.computed_tokens
         while j < m:
             growth[j] = growth.get(j, 0) + 1
             j += block_size
-    kv_integral = 0.0
-    kv_max = 0
-    busy = 0.0
     taken = 0
+    kv_integral, kv_max, busy = acc.kv_integral, acc.kv_max, acc.busy_time
+    growth_get = growth.get
     for j in range(m):
         if next_ready is not None and next_ready <= t:
             break
-        used += growth.get(j, 0)
+        used += growth_get(j, 0)
         dt = c2d + c1d * (base_context + k * j)
-        kv_integral += used * dt
+        t += dt
+        kv_integral += used * dt  # same operation order as _Accumulators.add_step
         if used > kv_max:
             kv_max = used
-        t += dt
         busy += dt
         taken += 1
-    if taken == 0:
-        return t, None
-    finished = [r.request_id for r in running if r.generated_tokens + taken >= true_output[r.request_id]]
-    completed = sched.fast_forward(taken, t, finished)
-    return t, (taken, taken * k, kv_integral, kv_max, busy, len(completed))
+    acc.kv_integral, acc.kv_max, acc.busy_time = kv_integral, kv_max, busy
+    acc.steps += taken
+    acc.batch_sum += taken * k
+    acc.tokens_out += taken * k
+    if taken:
+        finished = [r.request_id for r in running if r.generated_tokens + taken >= true_output[r.request_id]]
+        acc.done += len(sched.fast_forward(taken, t, finished))
+    return t
 
 
 def _classifier_ready_times(workload, latency: float, batch_size: int) -> list[float]:

@@ -28,7 +28,8 @@ import torch
 RANDOM_CONFIGS: dict[str, dict] = {
     "tiny": dict(hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
                  num_key_value_heads=2, head_dim=32, vocab_size=49152, max_position_embeddings=4096,
-                 tie_word_embeddings=True),
+                 # untied: a random model with tied embeddings greedily repeats its last input token forever
+                 tie_word_embeddings=False),
     "qwen3-0.6b": dict(hidden_size=1024, intermediate_size=3072, num_hidden_layers=28, num_attention_heads=16,
                        num_key_value_heads=8, head_dim=128, vocab_size=151936, max_position_embeddings=40960,
                        tie_word_embeddings=True),

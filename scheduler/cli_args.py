@@ -1,0 +1,83 @@
+"""Argument parsing shared by `simulate` and `compare`, with clear errors for bad parameters."""
+from __future__ import annotations
+
+import argparse
+
+from .config import POLICIES
+from .costmodel import SETTINGS
+from .simulator import SimulationParams
+
+
+def _number(kind, low=None, high=None, low_open=False):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}")
+        if value != value:
+            raise argparse.ArgumentTypeError("NaN is not allowed")
+        if low is not None and (value < low or (low_open and value == low)):
+            raise argparse.ArgumentTypeError(f"must be {'>' if low_open else '>='} {low}, got {text}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"must be <= {high}, got {text}")
+        return value
+    return parse
+
+
+def add_workload_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--setting", choices=sorted(SETTINGS), default="A100_4B", help="hardware/model cost model")
+    parser.add_argument("--user-request-gap", type=_number(float, 0), default=1.0, help="seconds between arrival instants")
+    parser.add_argument("--max-concurrent-user-requests", type=_number(int, 0), default=5,
+                        help="each arrival instant brings randint(0, this) requests")
+    parser.add_argument("--gap-num", type=_number(int, 1), default=20, help="number of arrival instants")
+    parser.add_argument("--batch-size", type=_number(int, 1), default=16)
+    parser.add_argument("--token-budget", type=_number(int, 1), default=2048, help="tokens per step")
+    parser.add_argument("--kv-block-size", type=_number(int, 1), default=16)
+    parser.add_argument("--kv-host-gb", type=_number(float, 0), default=16.0, help="host memory for swapped KV")
+    parser.add_argument("--priority-error-rate", type=_number(float, 0, 1), default=0.0)
+    parser.add_argument("--priority-error-distance", type=_number(int, 0, 4), default=1)
+    parser.add_argument("--length-error-rate", type=_number(float, 0, 1), default=0.0)
+    parser.add_argument("--length-error-distance", type=_number(float, 0, 1), default=0.5,
+                        help="relative error of a wrong length prediction")
+    parser.add_argument("--classifier-latency", type=_number(float, 0), default=0.003, help="seconds per classifier call")
+    parser.add_argument("--classifier-batch-size", type=_number(int, 1), default=5)
+    parser.add_argument("--aging", action="store_true", help="enable aging (pjf/semantic)")
+    parser.add_argument("--aging-bound", type=_number(float, 1), default=2.0,
+                        help="aging promotes to class 0 within this multiple of the FCFS admission position")
+    parser.add_argument("--no-preemption", action="store_true", help="disable urgency preemption (semantic)")
+    parser.add_argument("--trace", help="JSON-lines trace file to replay instead of generating a workload")
+    parser.add_argument("--json", dest="json_path", help="write results as JSON to this file")
+
+
+def params_from_args(args: argparse.Namespace, policy: str, seed: int, **overrides) -> SimulationParams:
+    params = SimulationParams(
+        policy=policy, setting=args.setting, user_request_gap=args.user_request_gap,
+        max_concurrent_user_requests=args.max_concurrent_user_requests, gap_num=args.gap_num,
+        batch_size=args.batch_size, token_budget=args.token_budget, kv_block_size=args.kv_block_size,
+        kv_host_gb=args.kv_host_gb, priority_error_rate=args.priority_error_rate,
+        priority_error_distance=args.priority_error_distance, length_error_rate=args.length_error_rate,
+        length_error_distance=args.length_error_distance, classifier_latency=args.classifier_latency,
+        classifier_batch_size=args.classifier_batch_size, aging=args.aging, aging_bound=args.aging_bound,
+        preemption=not args.no_preemption, seed=seed, trace=args.trace)
+    for key, value in overrides.items():
+        setattr(params, key, value)
+    params.validate()
+    return params
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0-9' or '0,3,5' or '7'."""
+    try:
+        if "-" in text.strip().lstrip("-"):
+            start, end = text.split("-", 1)
+            seeds = list(range(int(start), int(end) + 1))
+        else:
+            seeds = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds must look like 0-9 or 0,1,2; got {text!r}") from None
+    if not seeds:
+        raise argparse.ArgumentTypeError(f"empty seed range {text!r}")
+    return seeds
+
+
+POLICY_CHOICES = POLICIES

@@ -15,7 +15,7 @@ def pick_device(requested):
     return requested
 
 
-def build_service(*, model_name, device, policy, max_answer_tokens):
+def build_service(*, model_name, device, policy, max_answer_tokens, model_cache=None):
     from .engine import Engine, EngineConfig
     from .models import load_model
     from .service import InferenceService
@@ -23,7 +23,7 @@ def build_service(*, model_name, device, policy, max_answer_tokens):
 
     device = pick_device(device)
     logger.info("loading model %s on %s", model_name, device)
-    model, tokenizer = load_model(model_name, device=device)
+    model, tokenizer = load_model(model_name, device=device, cache_dir=model_cache)
     eos = tokenizer.eos_token_id
     engine = Engine(model, EngineConfig(policy=policy, eos_token_ids=[eos] if eos is not None else []), device=device)
     return InferenceService(engine, tokenizer, RequestStore(), max_answer_tokens=max_answer_tokens)
@@ -37,6 +37,7 @@ def options_from_settings():
         "device": settings.TRIAGE_INFERENCE_DEVICE,
         "policy": settings.TRIAGE_SCHEDULER_POLICY,
         "max_answer_tokens": settings.TRIAGE_MAX_ANSWER_TOKENS,
+        "model_cache": settings.TRIAGE_MODEL_CACHE,
     }
 
 
@@ -73,6 +74,6 @@ def main(argv=None):
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop_event.set())
     service = build_service(model_name=args.model, device=args.device, policy=args.policy,
-                            max_answer_tokens=args.max_answer_tokens)
+                            max_answer_tokens=args.max_answer_tokens, model_cache=defaults["model_cache"])
     service.run(stop_event)
     logger.info("inference worker stopped")

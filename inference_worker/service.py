@@ -27,7 +27,7 @@ class ActiveRequest:
 
 class InferenceService:
     def __init__(self, engine, tokenizer, store, *, max_answer_tokens=400, reconcile_interval=1.0,
-                 stream_interval=0.1, save_interval=1.0, heartbeat_interval=1.0):
+                 stream_interval=0.1, save_interval=1.0, heartbeat_interval=1.0, resend_interval=30.0):
         self.engine = engine
         self.tokenizer = tokenizer
         self.store = store
@@ -36,6 +36,8 @@ class InferenceService:
         self.stream_interval = stream_interval
         self.save_interval = save_interval
         self.heartbeat_interval = heartbeat_interval
+        self.resend_interval = resend_interval
+        self._last_resend = time.monotonic()
         self.active = {}
         self._last_reconcile = float("-inf")
         self._last_heartbeat = float("-inf")
@@ -68,7 +70,12 @@ class InferenceService:
         if self.engine.has_work():
             self._step()
         if time.monotonic() - self._last_heartbeat >= self.heartbeat_interval:
-            self._heartbeat()
+            self.heartbeat()
+        if time.monotonic() - self._last_resend >= self.resend_interval:
+            self._last_resend = time.monotonic()
+            # The worker is the one process that always runs: it also re-sends requests
+            # whose classification was never enqueued (broker outage) or was lost.
+            self.store.resend_unclassified(older_than_seconds=self.resend_interval)
 
     # --- keeping the engine in step with the database --------------------------------------
     def _handle_event(self, event):
@@ -101,7 +108,7 @@ class InferenceService:
             urgency=queued.urgency,
             predicted_output_tokens=min(queued.predicted_output_tokens, self.max_answer_tokens),
             max_new_tokens=self.max_answer_tokens,
-            arrival_time=time.monotonic() - max(waited, 0.0),
+            arrival_time=self.engine.clock() - max(waited, 0.0),
         )
         self.active[queued.request_id] = ActiveRequest(
             queued.request_id, len(prompt_ids), queued.urgency, AnswerText(self.tokenizer)
@@ -151,7 +158,8 @@ class InferenceService:
         del self.active[active.request_id]
         self.completed += 1
 
-    def _heartbeat(self):
+    def heartbeat(self):
+        """Publish queue order and throughput: the board's positions come from here."""
         now = time.monotonic()
         elapsed = now - self._last_heartbeat if self._last_heartbeat > float("-inf") else None
         stats = dict(self.engine.stats())

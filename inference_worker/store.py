@@ -40,6 +40,9 @@ class RequestStore:
     def recover_interrupted(self):
         return self._services.requeue_interrupted()
 
+    def resend_unclassified(self, older_than_seconds):
+        return self._services.resend_unclassified(older_than_seconds=older_than_seconds)
+
     def queued(self, exclude_ids=()):
         rows = (
             self._model.objects.filter(status=self._status.QUEUED)

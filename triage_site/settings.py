@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "servestatic",
     "triage_site.intake",
     "triage_site.classification",
     "triage_site.dispatch",
@@ -85,7 +86,9 @@ TEMPLATES = [
 # Database: PostgreSQL when DATABASE_URL is set, SQLite otherwise.
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+    DATABASES = {"default": dj_database_url.parse(
+        DATABASE_URL, conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "60")), conn_health_checks=True
+    )}
 else:
     DATABASES = {
         "default": {

@@ -7,7 +7,7 @@ an expected guidance-length bucket, written in several independent phrasings. Re
 from a phrasing, a subject ("my husband", "78 yo female"), a call-taker/caller frame, optional
 extra context, and realistic noise (misspellings, no punctuation, shouting, shorthand).
 
-Held-out split: the LAST phrasing of every scenario, plus a set of frames and subjects, are never
+Held-out split: the LAST phrasing in SCENARIOS of every scenario, plus a set of frames and subjects, are never
 used for training. Held-out rows are built only from held-out phrasings and held-out frames, so
 no held-out text shares its wording with a training text (they share the clinical situation).
 """
@@ -361,6 +361,112 @@ SCENARIOS += [
         "no suicidal thoughts, feeling a bit low and want to talk to someone about counselling"]),
 ]
 
+# More training phrasings (added after the first measurement showed level 2-4 confusions on
+# held-out phrasings). They are training-only; the held-out phrasing of each scenario is unchanged.
+EXTRA_TRAIN = {
+    "abdo_pain": ["{w} is doubled over with tummy pain and has been sick four times",
+                  "{w} has constant pain in {his} abdomen since lunchtime, can't eat, feels hot",
+                  "belly ache getting worse over the day, now vomiting bile"],
+    "hip_fall": ["{w} tripped on the rug, {he} is alert but {his} leg is turned out and {he} can't get up",
+                 "{w} had a fall in the garden, no head injury, but can't put any weight on {his} leg",
+                 "found {w} on the floor this morning, talking to me, says {his} hip is agony"],
+    "pneumonia": ["{w} has a temperature and a rattly chest, getting out of breath doing anything",
+                  "chesty cough for a week, now feverish and breathing a bit faster than normal",
+                  "{w} is 75, coughing up yellow sputum, high temp and off {his} food"],
+    "kidney_stone": ["{w} is rolling around with pain in {his} side and has blood in {his} urine",
+                     "loin to groin pain, very severe, comes and goes, vomited"],
+    "dehydration": ["{w} has been vomiting since last night and can't even keep sips of water down",
+                    "{w} has had the runs for three days, feels faint and hasn't peed today",
+                    "stomach bug, vomiting and diarrhoea, very weak and thirsty"],
+    "asthma_moderate": ["{w} is a bit wheezy, inhaler is helping, speaking in full sentences",
+                        "asthma playing up, tight chest, reliever inhaler helps for a while",
+                        "{w} has a cough and wheeze tonight, can talk normally, peak flow lower than usual"],
+    "head_injury_minor": ["{w} fell off {his} bike and hit {his} head, no loss of consciousness, headache and vomited once",
+                          "bang to the head at school, {he} is alert but has been sick and says {his} head hurts",
+                          "{w} hit {his} head on the shelf, didn't black out, now has a bad headache and feels dizzy"],
+    "pyelo": ["{w} has a kidney infection i think, fever, pain in {his} side and stinging when peeing",
+              "water infection with shivers and pain in the lower back, temp 38.7",
+              "{w} was on antibiotics for cystitis but now has a fever and back pain"],
+    "diabetic_high": ["{w}'s sugar reads HI on the meter, {he} is alert but vomiting and very thirsty",
+                      "type 1 diabetic with high blood sugar all day and tummy pain, talking normally",
+                      "{w}'s glucose is 28 and {he} has ketones, feels sick"],
+    "cellulitis": ["{w} has a red, hot, swollen foot and a fever since yesterday",
+                   "redness spreading up {his} leg from an insect bite and {he} feels shivery",
+                   "{w}'s cut has gone red and puffy with pus and {he} has a temperature"],
+    "syncope_ok": ["{w} fainted in the queue, was only out for a few seconds, awake and alert now, no chest pain",
+                   "{w} keeled over at the table but came round quickly, now talking and a bit shaky",
+                   "passed out for a second after giving blood, awake and fine now but still pale"],
+    "chest_pain_atypical": ["{w} is 22 and has a sharp pain in the chest that's worse when {he} moves {his} arm, breathing fine",
+                            "sore chest wall after lifting weights, {w} is young and fit, no breathlessness",
+                            "teenager with stabbing pain in the left side of the chest when breathing deeply, no other symptoms"],
+    "laceration": ["{w} sliced {his} palm opening a tin, bleeding stopped, edges are apart",
+                   "{w} cut {his} chin falling off the swing, bleeding has stopped, may need glue",
+                   "deep-ish cut on the finger from a knife, wrapped up and not bleeding now"],
+    "ankle": ["{w} went over on {his} ankle, swollen and bruised, can limp on it",
+              "ankle injury from netball, sore and puffy, can wiggle toes",
+              "{w} twisted {his} foot stepping off the bus, painful but walking"],
+    "wrist": ["{w} fell off the trampoline onto {his} arm, wrist swollen, fingers pink and moving",
+              "{w} slipped on ice and landed on {his} hand, sore wrist, no other injuries",
+              "possible broken wrist, swollen and tender after a fall, otherwise fine"],
+    "uti": ["{w} has stinging when peeing and is going a lot, no temperature, no back pain",
+            "cystitis again, burning pee, no fever",
+            "needing to wee all the time and it burns, otherwise well"],
+    "earache": ["{w} has a painful ear since last night, mild temp, eating ok",
+                "my son has earache after swimming, no fever, playing normally",
+                "sore ear and muffled hearing for two days"],
+    "minor_burn": ["{w} touched the hot pan, small blister on {his} finger",
+                   "scalded {his} hand with boiling water, red and one blister, small area",
+                   "steam burn on the wrist, red and stinging, about 2 cm"],
+    "eye_foreign": ["{w} got shampoo in {his} eye, stinging, can see fine",
+                    "there's an eyelash or something stuck in my eye, red and watery",
+                    "{w} scratched {his} eye with a twig, sore and watering, vision ok"],
+    "back_pain": ["{w} pulled {his} back at work, sore to bend, walking ok, no numbness",
+                  "back twinge after moving furniture, no leg weakness, no bladder problems",
+                  "my lower back hurts after a long drive, can move about"],
+    "rash_fever_child": ["{w} is 5 with a slight temperature and a red rash that goes away when pressed, playing",
+                         "toddler has chickenpox spots and a mild temp, drinking fine",
+                         "kid has a rash and 37.9 temp, rash blanches, eating and playing"],
+    "dog_bite": ["{w} got nipped by a dog on {his} ankle, small puncture, bleeding stopped",
+                 "bitten on the hand by a cat, a bit red and sore",
+                 "scratched and bitten by the neighbour's dog, small wounds, not bleeding now"],
+    "tooth": ["{w} has toothache that is keeping {him} awake, no swelling of the face",
+              "lost a filling, tooth hurts when eating",
+              "{w} knocked out a baby tooth, gum bleeding a little"],
+    "refill": ["{w} needs more of {his} regular tablets, has two days left",
+               "repeat prescription please for my thyroid medication",
+               "ran out of my antihistamines, need a new script"],
+    "cold": ["{w} is snuffly with a cough for a few days, eating and drinking normally",
+             "I've got a cold and a tickly cough, no fever",
+             "blocked nose and a bit of a cough, feel fine otherwise"],
+    "sore_throat": ["{w} has a sore throat and a hoarse voice, no fever, swallowing ok",
+                    "throat is a bit sore since yesterday, drinking fine",
+                    "mild sore throat and tired, no trouble breathing"],
+    "certificate": ["need a doctor's note for my employer",
+                    "my school needs a letter saying {w} was off sick",
+                    "can you send me a medical certificate for last week"],
+    "med_question": ["can {w} take {his} antibiotics with food",
+                     "what is the right dose of calpol for a 4 year old",
+                     "I missed my blood pressure pill this morning, what should I do"],
+    "old_rash": ["{w} has had a dry itchy patch on {his} leg for a few weeks, otherwise well",
+                 "skin rash on my arms that comes and goes for months, no other symptoms",
+                 "itchy scalp for weeks, no fever"],
+    "insect_bite": ["{w} has a gnat bite that is itchy and pink, no swelling of the lips or face",
+                    "got bitten by something in the garden, small red lump, itchy",
+                    "wasp sting on {his} arm, sore and a bit red, breathing normally"],
+    "appointment": ["can I book a smear test",
+                    "I'd like to arrange a medication review",
+                    "want to see the nurse about my blood pressure next week"],
+    "minor_ache": ["{w} has a bit of a headache after a long day, otherwise fine",
+                   "sore legs after a long walk, nothing else",
+                   "mild backache from sitting at the desk, no other symptoms"],
+    "sunburn": ["{w} has sunburn on {his} nose and arms, no blisters, drinking plenty",
+                "slightly sunburnt after the park, a bit sore",
+                "red shoulders from the sun yesterday, no fever"],
+    "vaccine": ["when is the flu jab available",
+                "{w} needs {his} booster vaccine, when can we come in",
+                "do I need any jabs before going to Kenya"],
+}
+
 MISSPELL = {
     "breathing": ["breathin", "breething", "breahting"], "breathe": ["breath", "breeth"],
     "unresponsive": ["unresponsve", "unrepsonsive", "unresponsiv"], "unconscious": ["unconcious", "unconsious"],
@@ -419,17 +525,17 @@ def _build(scenario, phrasing, frames, subjects, rng):
 
 
 def generate(train_per_phrasing=4, held_per_phrasing=4, seed=SEED):
-    rng = random.Random(seed)
+    rng, held_rng = random.Random(seed), random.Random(seed + 1)
     train_subjects = [s for s in MALE + FEMALE if s[0] not in HELD_SUBJECTS]
     held_subjects = [s for s in MALE + FEMALE if s[0] in HELD_SUBJECTS]
     train, held = [], []
     for scenario in SCENARIOS:
         phrasings = scenario[3]
-        for phrasing in phrasings[:-1]:
+        for phrasing in phrasings[:-1] + EXTRA_TRAIN.get(scenario[0], []):
             for _ in range(train_per_phrasing):
                 train.append(_build(scenario, phrasing, TRAIN_FRAMES, train_subjects, rng))
         for _ in range(held_per_phrasing):
-            held.append(_build(scenario, phrasings[-1], HELD_FRAMES, held_subjects, rng))
+            held.append(_build(scenario, phrasings[-1], HELD_FRAMES, held_subjects, held_rng))
     return _dedupe(train), _dedupe(held)
 
 

@@ -1,0 +1,46 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export HF_HUB_OFFLINE := 1
+
+# The real stack used by the second half of `make test` (CI runs both on 127.0.0.1).
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/14
+
+.PHONY: run test test-embedded test-stack install worker celery web clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-nodeps.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+# Embedded mode: SQLite, in-memory channel layer, eager Celery, worker in the web process.
+run: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py create_dispatcher demo --password-file var/demo-password.txt
+	$(PY) manage.py serve --host 127.0.0.1 --port 8000
+
+test: test-embedded test-stack
+
+test-embedded: install
+	env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest
+
+test-stack: install
+	DATABASE_URL=$(TEST_DATABASE_URL) DATABASE_CONN_MAX_AGE=0 REDIS_URL=$(TEST_REDIS_URL) TRIAGE_REDIS_PREFIX=triage-test-$$$$ \
+		$(PY) -m pytest -m stack
+
+# The full stack as separate processes (set DATABASE_URL and REDIS_URL first).
+web: install
+	$(PY) -m daphne -b 127.0.0.1 -p 8000 triage_site.asgi:application
+celery: install
+	$(PY) -m celery -A triage_site worker --loglevel=info --concurrency=2
+worker: install
+	$(PY) -m inference_worker
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,32 @@
+"""Project-wide test set-up.
+
+`make test` runs the suite twice: embedded (SQLite, in-memory channel layer, eager
+Celery) and, for tests marked `stack`, against the real PostgreSQL and Redis.
+"""
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRIAGE_INFERENCE_MODEL", "tiny")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("django_db") or item.get_closest_marker("e2e"):
+            item.add_marker(pytest.mark.stack)
+
+
+@pytest.fixture
+def dispatcher(django_user_model):
+    from django.contrib.auth.models import Group
+
+    user = django_user_model.objects.create_user("dispatcher1", password="correct horse battery")
+    user.groups.add(Group.objects.get_or_create(name="dispatcher")[0])
+    return user
+
+
+@pytest.fixture
+def dispatcher_client(client, dispatcher):
+    client.force_login(dispatcher)
+    return client

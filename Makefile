@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/14
 
-.PHONY: run test test-embedded test-stack install worker celery web clean
+.PHONY: run test test-embedded test-stack test-compose install worker celery web clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,7 @@ run: install
 	$(PY) manage.py create_dispatcher demo --password-file var/demo-password.txt
 	$(PY) manage.py serve --host 127.0.0.1 --port 8000
 
-test: test-embedded test-stack
+test: test-embedded test-stack test-compose
 
 test-embedded: install
 	env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest
@@ -33,6 +33,15 @@ test-embedded: install
 test-stack: install
 	DATABASE_URL=$(TEST_DATABASE_URL) DATABASE_CONN_MAX_AGE=0 REDIS_URL=$(TEST_REDIS_URL) TRIAGE_REDIS_PREFIX=triage-test-$$$$ \
 		$(PY) -m pytest -m stack
+
+# docker-compose.yml must stay valid (no Docker engine needed for `config`).
+test-compose:
+	@if command -v docker-compose >/dev/null; then COMPOSE=docker-compose; \
+	elif docker compose version >/dev/null 2>&1; then COMPOSE="docker compose"; \
+	else echo "test-compose: neither docker-compose nor docker compose is installed" >&2; exit 1; fi; \
+	DJANGO_SECRET_KEY=validate-only $$COMPOSE -f docker-compose.yml config -q && \
+	DJANGO_SECRET_KEY=validate-only $$COMPOSE -f docker-compose.yml -f docker-compose.gpu.yml config -q && \
+	echo "docker-compose.yml and the GPU override are valid"
 
 # The full stack as separate processes (set DATABASE_URL and REDIS_URL first).
 web: install

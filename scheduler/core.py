@@ -201,6 +201,9 @@ class Scheduler:
         bs = self.config.kv_block_size
         free_total = self.config.kv_device_blocks - self.kv_device_blocks_used
 
+        if free_total >= len(self._running) * (limit // bs + 1):
+            return limit  # even worst-case growth of every request fits
+
         def extra(m: int) -> int:
             return sum(max(0, -(-(r.computed_tokens + m) // bs) - r._device_blocks) for r in running)
 

@@ -3,7 +3,7 @@ import argparse
 
 from scheduler.compare import run_comparison
 from scheduler.simulate import build_parser
-from tests.scheduler.helpers import make, planned_ids, req, run_step
+from scheduler.testing import make, planned_ids, req, run_step
 
 
 def test_starving_request_is_promoted_but_never_above_urgency_zero():

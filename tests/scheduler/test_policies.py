@@ -2,7 +2,7 @@
 import pytest
 
 from scheduler import POLICIES, SchedulerConfig
-from tests.scheduler.helpers import make, planned_ids, req, run_step
+from scheduler.testing import make, planned_ids, req, run_step
 
 # (id, urgency, prompt, predicted output, arrival)
 MIX = [("a", 3, 10, 50, 0.0), ("b", 0, 10, 400, 1.0), ("c", 3, 10, 5, 2.0), ("d", 0, 10, 20, 3.0), ("e", 1, 10, 1, 4.0)]

@@ -3,7 +3,7 @@ import math
 import random
 
 from scheduler import PreemptAction
-from tests.scheduler.helpers import make, planned_ids, req, run_step
+from scheduler.testing import make, planned_ids, req, run_step
 
 
 def fill_with_low_urgency(sched, n, prompt=10, predicted=100):

@@ -1,4 +1,4 @@
-"""Small helpers shared by the scheduler tests."""
+"""Helpers for tests and engine integration: build a Scheduler tersely and run one step."""
 from scheduler import SchedRequest, Scheduler, SchedulerConfig
 
 

@@ -1,15 +1,27 @@
-"""Urgency and answer-length prediction.
+"""Urgency and answer-length prediction: trained head on sentence embeddings + red-flag rules.
 
-Placeholder until the trained classifier lands: keyword rules only.
+    classify(text) -> Classification
+    classify_batch(texts) -> list[Classification]      (one encoder batch)
+    fallback(text, reason) -> Classification           (rules only, flagged for review)
+
+The model (encoder + head) is loaded lazily, once per process. If it cannot load, every request
+still gets an urgency: the rules' level if a red flag fired, else TRIAGE_CLASSIFIER_FALLBACK_URGENCY
+(default 2), with needs_review=True and the reason in `detail`. A failed load is retried after
+TRIAGE_CLASSIFIER_RELOAD_S seconds (default 60).
+
+Combination: the head's probabilities give a cost-sensitive level (unsure -> more urgent);
+the rules can only raise urgency: urgency = min(model level, rule level).
 """
+import logging
+import threading
+import time
 from dataclasses import dataclass, field
 
-_LEVEL_KEYWORDS = (
-    (0, ("not breathing", "unresponsive", "cardiac arrest", "no pulse", "choking")),
-    (1, ("chest pain", "stroke", "severe bleeding", "overdose", "suicid")),
-    (2, ("broken", "fracture", "high fever", "vomiting blood")),
-    (3, ("sprain", "cut", "rash", "fever")),
-)
+from . import length, rules
+
+logger = logging.getLogger(__name__)
+LEVEL_NAMES = {0: "immediate threat to life", 1: "high risk / severe distress", 2: "urgent",
+               3: "less urgent", 4: "non-urgent"}
 
 
 @dataclass
@@ -19,16 +31,138 @@ class Classification:
     model_urgency: int | None = None
     rule_urgency: int | None = None
     rule_reason: str = ""
-    classifier_name: str = "keyword-placeholder"
+    classifier_name: str = "rules-fallback"
     detail: dict = field(default_factory=dict)
     needs_review: bool = False
 
 
+def _setting(name, default):
+    try:
+        from django.conf import settings
+        return getattr(settings, name, default)
+    except Exception:  # noqa: BLE001 - settings not configured
+        return default
+
+
+class _Model:
+    """The loaded encoder + head, or the error that stopped them loading."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.head = None
+        self.encoder_name = None
+        self.error = None
+        self.failed_at = None
+
+    def get(self):
+        """(head, encoder_name) or raise ModelUnavailable; reload attempts are rate-limited."""
+        with self.lock:
+            if self.head is not None:
+                return self.head, self.encoder_name
+            retry_after = float(_setting("TRIAGE_CLASSIFIER_RELOAD_S", 60))
+            if self.failed_at is not None and time.monotonic() - self.failed_at < retry_after:
+                raise ModelUnavailable(self.error)
+            try:
+                from . import encoder, head
+
+                name = encoder.configured_name()
+                loaded = head.load(_setting("TRIAGE_CLASSIFIER_HEAD", head.ARTIFACT_PATH), encoder_name=name)
+                encoder.get_encoder(name)
+            except Exception as exc:  # noqa: BLE001 - any failure means: run on rules
+                self.error, self.failed_at = str(exc), time.monotonic()
+                logger.error("urgency model unavailable, using rules only: %s", exc)
+                raise ModelUnavailable(self.error) from exc
+            self.head, self.encoder_name, self.error, self.failed_at = loaded, name, None, None
+            return self.head, self.encoder_name
+
+    def reset(self):
+        with self.lock:
+            self.head = self.encoder_name = self.error = self.failed_at = None
+
+
+class ModelUnavailable(RuntimeError):
+    pass
+
+
+MODEL = _Model()
+
+
+def reset_model():
+    """Forget the loaded model (tests, or after retraining)."""
+    MODEL.reset()
+
+
+def fallback(text, reason):
+    """Rules-only classification, always flagged for human review."""
+    found = rules.red_flags(text)
+    default = int(_setting("TRIAGE_CLASSIFIER_FALLBACK_URGENCY", 2))
+    urgency = rules.apply_rules(default, found.level)
+    return Classification(
+        urgency=urgency,
+        predicted_output_tokens=length.default_tokens(urgency),
+        model_urgency=None,
+        rule_urgency=found.level,
+        rule_reason=found.reason,
+        classifier_name="rules-fallback",
+        detail={"fallback": True, "fallback_reason": reason, "rules_fired": found.fired,
+                "reasoning": (f"Model unavailable ({reason}). " + (f"Red flags: {found.reason}. "
+                              if found.reasons else f"No red flag; conservative default level {default}. ")
+                              + f"Final level {urgency} ({LEVEL_NAMES[urgency]}). Needs human review.")},
+        needs_review=True,
+    )
+
+
 def classify(text):
-    lowered = text.lower()
-    for level, keywords in _LEVEL_KEYWORDS:
-        hits = [word for word in keywords if word in lowered]
-        if hits:
-            return Classification(urgency=level, predicted_output_tokens=120 + 20 * level,
-                                  rule_urgency=level, rule_reason=f"mentions {', '.join(hits)}")
-    return Classification(urgency=4, predicted_output_tokens=200)
+    return classify_batch([text])[0]
+
+
+def classify_batch(texts):
+    """Classify several requests with one encoder call. Falls back to rules if the model is unavailable."""
+    texts = list(texts)
+    if not texts:
+        return []
+    try:
+        head, encoder_name = MODEL.get()
+    except ModelUnavailable as exc:
+        return [fallback(text, f"model not loaded: {exc}") for text in texts]
+    from . import encoder
+
+    started = time.perf_counter()
+    embeddings = encoder.encode(texts, encoder_name)
+    probabilities, length_probabilities = head.predict(texts, embeddings)
+    decided = head.decide(probabilities)
+    tokens = head.expected_tokens(length_probabilities)
+    elapsed_ms = (time.perf_counter() - started) * 1000 / len(texts)
+    review_below = float(_setting("TRIAGE_CLASSIFIER_REVIEW_BELOW", 0.45))
+    return [_combine(text, probabilities[i], int(decided[i]), float(tokens[i]), head, elapsed_ms, review_below)
+            for i, text in enumerate(texts)]
+
+
+def _combine(text, probs, model_level, tokens, head, elapsed_ms, review_below):
+    found = rules.red_flags(text)
+    urgency = rules.apply_rules(model_level, found.level)
+    ranked = sorted(range(len(probs)), key=lambda k: -probs[k])
+    top, second = ranked[0], ranked[1]
+    notes = [f"Model: most likely level {top} ({probs[top]:.0%}), next {second} ({probs[second]:.0%})."]
+    if model_level != top:
+        notes.append(f"Unsure: chose the more urgent level {model_level} (under-triage costs "
+                     f"{head.under_cost:g}x over-triage).")
+    if found.level is not None:
+        notes.append(f"Red flags: {found.reason} -> at least level {found.level}.")
+        if found.level < model_level:
+            notes.append(f"Rules raised urgency from {model_level} to {found.level}.")
+    notes.append(f"Final level {urgency} ({LEVEL_NAMES[urgency]}).")
+    confident = probs[model_level] >= review_below or found.level is not None
+    return Classification(
+        urgency=urgency,
+        predicted_output_tokens=int(round(tokens)),
+        model_urgency=model_level,
+        rule_urgency=found.level,
+        rule_reason=found.reason,
+        classifier_name=f"{head.encoder_name}+head-{head.version}",
+        detail={"probabilities": [round(float(p), 4) for p in probs], "top_level": top,
+                "model_level": model_level, "rules_fired": found.fired, "reasoning": " ".join(notes),
+                "length_bucket": length.bucket_of(tokens), "latency_ms": round(elapsed_ms, 2),
+                "head_version": head.version},
+        needs_review=not confident,
+    )

@@ -34,6 +34,8 @@ _FOLD = {
     "arent": "are not", "wasnt": "was not", "didnt": "did not", "hes": "he is", "shes": "she is",
     "u": "you", "pt": "patient",
 }
+_PHRASE_FOLD = {"head ache": "headache", "stomach ache": "stomachache", "can not": "cannot",
+                "wont wake": "will not wake", "cpr in progress": "cpr"}
 _NEGATORS = r"(?:no|not|denies|denied|without|never|nor|negative for|free of|none)"
 _CLAUSE_BREAK = re.compile(r"[.,;:!?]|\bbut\b|\bhowever\b|\bnow\b")
 _CAME_ROUND = re.compile(r"\b(awake and talking|talking now|came round|come round|came to|woke up straight|"
@@ -61,7 +63,8 @@ RULES = [
     # ---- level 0: immediate threat to life ----
     _rule("not_breathing", 0, r"\b(not breathing|is not breathing|no breathing\b(?! (problems?|difficult\w*|issues?|trouble|concerns?))|stopped breathing|"
           r"no breath(e|s)?\b|cannot breathe|not able to breathe|unable to breathe|can ?not get (any )?air|"
-          r"barely breathing|hardly breathing|gasping|agonal)", "not breathing / cannot breathe", negatable=False),
+          r"barely breathing|hardly breathing|gasping|agonal|fighting for (air|breath)|cannot (talk|speak) at all|"
+          r"chest (is )?sucking in)", "not breathing / cannot breathe", negatable=False),
     _rule("arrest", 0, r"\b(cardiac arrest|heart (has )?stopped|no pulse|pulseless|doing cpr|started cpr|cpr)\b",
           "cardiac arrest / no pulse / CPR in progress", negatable=False),
     _rule("unresponsive", 0, r"\b(unresponsive|unconscious|not responding|not respond|does not respond|"
@@ -107,8 +110,7 @@ RULES = [
           "overdose / poisoning"),
     _rule("severe_asthma", 1, r"\b(inhaler (is )?(not|did not|does not) help\w*|(not|no) help(ing)? from (the )?"
           r"inhaler|done nothing|(only )?(say|speak\w*|talk\w*) (in )?(a few|few|short) (words|sentences)|"
-          r"cannot finish a sentence|can ?not (talk|speak)( at all)?|struggling to breathe|"
-          r"fighting for (air|breath))", "severe breathing difficulty"),
+          r"cannot finish a sentence|struggling to breathe)", "severe breathing difficulty"),
     _rule("infant_fever", 1, r"\b((newborn|[1-9] (week|wk)s?|1[0-2] (week|wk)s?|[1-2] (month|mth)s?) (old )?"
           r"(baby |has |with |is )?.{0,40}(fever|temperature|temp|hot|38|39|40))",
           "fever in an infant under 3 months"),
@@ -151,6 +153,8 @@ def normalise(text):
     text = text.lower().replace("\u2019", "'")
     text = re.sub(r"(\w)'(\w)", r"\1\2", text)  # can't -> cant, won't -> wont
     text = text.replace("won't", "will not")
+    for phrase, folded in _PHRASE_FOLD.items():
+        text = re.sub(rf"\b{phrase}\b", folded, text)
     words = re.split(r"(\W+)", text)
     folded = [_FOLD.get(word, word) for word in words]
     return re.sub(r"\s+", " ", "".join(folded)).strip()

@@ -40,6 +40,7 @@ class Scheduler:
         self.kv_host_blocks_used = 0
         self.preemption_count = 0
         self._waiting_counts = [0, 0, 0, 0, 0]  # waiting/preempted requests per (assigned) urgency
+        self._running_counts = [0, 0, 0, 0, 0]  # running requests per (assigned) urgency
 
     # ------------------------------------------------------------------ public operations
     def add(self, req: SchedRequest) -> None:
@@ -72,7 +73,8 @@ class Scheduler:
         if self._waiting.remove(request_id) is not None:
             self._waiting_counts[req.urgency] -= 1
         self._aging_heap.remove(request_id)
-        self._running.pop(request_id, None)
+        if self._running.pop(request_id, None) is not None:
+            self._running_counts[req.urgency] -= 1
         self._kept.pop(request_id, None)
         self._free_device(req)
         self._free_host(req)
@@ -94,6 +96,9 @@ class Scheduler:
             req.urgency = urgency
             self._waiting.push(request_id, self._key(req), req)
         else:
+            if request_id in self._running:
+                self._running_counts[req.urgency] -= 1
+                self._running_counts[urgency] += 1
             req.urgency = urgency
 
     def waiting_counts(self) -> tuple:
@@ -186,10 +191,7 @@ class Scheduler:
                 return 0  # admission blocked only by KV: let the full logic decide
             if self._urgency_preemption:
                 top = self._waiting.peek()
-                if self._aging_on:
-                    worst = max(r.effective_urgency for r in running)
-                else:
-                    worst = max(r.urgency for r in running)
+                worst = max(r.effective_urgency for r in running) if self._aging_on else self._worst_running_urgency()
                 if top.effective_urgency < worst:
                     return 0
         for req in running:
@@ -239,6 +241,13 @@ class Scheduler:
     # ------------------------------------------------------------------ internals
     def _class_of(self, req: SchedRequest) -> int:
         return req.effective_urgency if self._policy in ("pjf", "semantic") else 0
+
+    def _worst_running_urgency(self) -> int:
+        counts = self._running_counts
+        for urgency in (4, 3, 2, 1, 0):
+            if counts[urgency]:
+                return urgency
+        return -1
 
     def _key(self, req: SchedRequest) -> tuple:
         policy = self._policy
@@ -313,7 +322,7 @@ class Scheduler:
         cand_class = cand.effective_urgency
         if cand_class >= 4:
             return None  # nothing is strictly less urgent than class 4
-        if not self._aging_on and cand_class >= max((r.urgency for r in self._running.values()), default=-1):
+        if not self._aging_on and cand_class >= self._worst_running_urgency():
             return None  # fast path: no running request is strictly less urgent
         best = None
         best_key = None
@@ -356,6 +365,7 @@ class Scheduler:
 
     def _preempt(self, req: SchedRequest, action: PreemptAction, now: float, plan: StepPlan) -> None:
         del self._running[req.request_id]
+        self._running_counts[req.urgency] -= 1
         req.state = "preempted"
         req.preemptions += 1
         req._preempted_at = now
@@ -403,6 +413,7 @@ class Scheduler:
             req.preempted_intervals.append((req._preempted_at, now))
             req._preempted_at = None
         self._running[req.request_id] = req
+        self._running_counts[req.urgency] += 1
         self._admissions += 1
 
     def _ensure_decode_blocks(self, now: float, plan: StepPlan) -> None:
@@ -474,6 +485,7 @@ class Scheduler:
 
     def _finish(self, req: SchedRequest, now: float) -> None:
         del self._running[req.request_id]
+        self._running_counts[req.urgency] -= 1
         self._requests.pop(req.request_id, None)
         self._aging_heap.remove(req.request_id)
         self._free_device(req)

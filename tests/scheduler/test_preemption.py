@@ -143,6 +143,9 @@ def test_randomized_invariants_kv_never_over_capacity():
             assert sched.kv_host_blocks_used <= sched.config.kv_host_blocks
             live = [sched.get(i) for i in sched.queue_order()]
             assert sched.kv_device_blocks_used == sum(r._device_blocks for r in live)
+            assert sched._running_counts == [sum(r.urgency == u for r in sched.running) for u in range(5)]
+            assert list(sched.waiting_counts()) == [sum(r.urgency == u and r.state != "running" for r in live)
+                                                   for u in range(5)]
             for r, n in plan.prefill:
                 assert r.state == "running" and r._device_blocks * bs >= r.computed_tokens + n
             for r in plan.decode:

@@ -1,0 +1,57 @@
+"""The combined classifier on the real model, and its fallback when the model cannot load."""
+import pytest
+
+from triage_site.classification import classifier
+
+
+def test_red_flag_text_is_level_0_with_reason(loaded_model):
+    result = classifier.classify("my dad colapsed, not breathing, lips going blue")
+    assert result.urgency == 0
+    assert result.rule_urgency == 0 and "not breathing" in result.rule_reason
+    assert result.classifier_name.startswith("minilm+head-")
+    assert len(result.detail["probabilities"]) == 5
+    assert "Final level 0" in result.detail["reasoning"]
+    assert not result.needs_review
+
+
+def test_non_urgent_text_stays_non_urgent(loaded_model):
+    result = classifier.classify("can I get a repeat prescription for my blood pressure tablets")
+    assert result.urgency >= 3
+    assert result.rule_urgency is None
+    assert result.predicted_output_tokens < 200
+
+
+def test_rules_never_lower_the_model(loaded_model):
+    texts = ["not unresponsive, talking now, small cut on the finger",
+             "he is 70, sudden tearing pain in his back", "sore throat for two days"]
+    for result in classifier.classify_batch(texts):
+        assert result.urgency <= result.model_urgency
+        if result.rule_urgency is not None:
+            assert result.urgency <= result.rule_urgency
+
+
+def test_cost_sensitive_decision_prefers_the_more_urgent_when_unsure(loaded_model):
+    head, _ = loaded_model
+    assert list(head.decide([[0, 0, 0.45, 0.55, 0]])) == [2]  # close call: the more urgent level
+    assert list(head.decide([[0, 0, 0.05, 0.95, 0]])) == [3]  # clear: the likely level
+
+
+def test_fallback_when_model_cannot_load(model_unavailable):
+    urgent, plain = classifier.classify_batch(["he is unresponsive", "my knee hurts a bit"])
+    assert urgent.urgency == 0 and urgent.rule_urgency == 0 and urgent.needs_review
+    assert plain.urgency == 2 and plain.rule_urgency is None and plain.needs_review
+    assert plain.classifier_name == "rules-fallback"
+    assert "missing.joblib" in plain.detail["fallback_reason"]
+    assert plain.predicted_output_tokens > 0
+
+
+def test_head_for_another_encoder_is_refused(settings, model_unavailable):
+    settings.TRIAGE_CLASSIFIER_HEAD = str(classifier_head_path())
+    settings.TRIAGE_CLASSIFIER_ENCODER = "some-org/bigger-model"
+    result = classifier.classify("sore throat")
+    assert result.needs_review and "trained on encoder" in result.detail["fallback_reason"]
+
+
+def classifier_head_path():
+    from triage_site.classification import head
+    return head.ARTIFACT_PATH

@@ -1,0 +1,54 @@
+"""The evaluate_classifier command on small JSONL files written here."""
+import io
+import re
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from triage_site.classification import classifier
+
+
+def run(path):
+    out = io.StringIO()
+    call_command("evaluate_classifier", data=str(path), stdout=out)
+    return out.getvalue()
+
+
+def figure(output, label):
+    return float(re.search(rf"{re.escape(label)}\s+([\d.]+)%", output).group(1))
+
+
+def test_figures_are_computed_from_predictions(monkeypatch, write_jsonl):
+    # A fake classifier answering by text, so every figure is known in advance.
+    answers = {"a": 0, "b": 2, "c": 2, "d": 4}
+    monkeypatch.setattr(classifier, "classify", lambda text: classifier.Classification(
+        urgency=answers[text], predicted_output_tokens=100, model_urgency=answers[text]))
+    path = write_jsonl([{"text": "a", "label": 0}, {"text": "b", "label": 1},   # correct, under by 1
+                        {"text": "c", "label": 3}, {"text": "d", "label": 1}])  # over by 1, under by 3
+    output = run(path)
+    assert figure(output, "accuracy:") == 25.0
+    assert figure(output, "within-one accuracy:") == 75.0
+    assert figure(output, "under-triage rate:") == 50.0
+    assert figure(output, "of levels 0 and 1:") == pytest.approx(66.7)
+    assert figure(output, "over-triage rate:") == 25.0
+    assert re.search(r"true 1:\s+0\s+0\s+1\s+0\s+1", output)
+    assert "latency per request: p50" in output
+
+
+def test_real_model_on_a_small_file(loaded_model, write_jsonl):
+    path = write_jsonl([
+        {"text": "my wife collapsed and is not breathing", "label": 0},
+        {"text": "he has crushing chest pain and is diabetic", "label": 1},
+        {"text": "I need a repeat prescription for my inhaler", "label": 4},
+    ])
+    output = run(path)
+    assert "requests: 3" in output
+    assert figure(output, "of levels 0 and 1:") == 0.0
+    assert figure(output, "within-one accuracy:") == 100.0
+    p50 = float(re.search(r"p50 ([\d.]+) ms", output).group(1))
+    assert 0 < p50 < 1000
+
+
+def test_bad_label_is_refused(write_jsonl):
+    with pytest.raises(CommandError):
+        run(write_jsonl([{"text": "x", "label": 7}]))

@@ -1,0 +1,68 @@
+"""Red-flag rules: misspellings, negations, and the only-raise guarantee."""
+import pytest
+
+from triage_site.classification import rules
+
+
+@pytest.mark.parametrize(("text", "level"), [
+    ("My father collapsed and is not breathing", 0),
+    ("my husband isnt breathin and his lips are blue", 0),
+    ("she is UNRESPONSVE on the floor", 0),
+    ("he is unconcious and wont wake up", 0),
+    ("baby chocking on a grape cant breath", 0),
+    ("he cut his leg, bleading heavily and it won't stop", 0),
+    ("stung by a wasp, throat is closing, used her epipen", 0),
+    ("no pulse, we started CPR", 0),
+    ("her face is drooping and her speech is slurred", 1),
+    ("crushing chest pain down his left arm, he is diabetic", 1),
+    ("chesst pian and he had a heart attack last year", 1),
+    ("he says he wants to kill himself tonight", 1),
+    ("I'm feeling sucidal", 1),
+    ("my 5 week old baby has a temperature of 38.4", 1),
+    ("worst headache of my life, came on suddenly", 1),
+    ("fell and hit her head, she is on warfarin", 1),
+])
+def test_red_flags_fire_including_misspellings(text, level):
+    found = rules.red_flags(text)
+    assert found.level == level, found.fired
+    assert found.reason
+
+
+@pytest.mark.parametrize("text", [
+    "he fell over, not unresponsive, talking now, graze on his knee",
+    "no chest pain, no breathing problems, just a sore shoulder",
+    "denies chest pain, small cut on thumb",
+    "was unconscious for a second but came round straight away, fine now",
+    "breathing fine, not choking, coughing after a drink went down the wrong way",
+    "no suicidal thoughts, feeling a bit low",
+    "insect bite on the arm, no breathing problems",
+    "I need a repeat prescription for my inhaler",
+    "walks with a limp since his knee operation",
+])
+def test_negated_or_absent_findings_do_not_fire(text):
+    assert rules.red_flags(text).level is None, rules.red_flags(text).fired
+
+
+def test_chest_pain_needs_a_risk_factor():
+    assert rules.red_flags("sharp chest pain when breathing in after a cold").level is None
+    assert rules.red_flags("chest pain, he smokes and is sweating").level == 1
+
+
+def test_negation_does_not_cross_a_clause():
+    assert rules.red_flags("no fever, but he is unresponsive").level == 0
+
+
+def test_most_urgent_finding_wins_and_all_reasons_are_kept():
+    found = rules.red_flags("chest pain with diabetes and now he is not breathing")
+    assert found.level == 0
+    assert {"not_breathing", "chest_pain_risk"} <= set(found.fired)
+
+
+@pytest.mark.parametrize("model_level", [None, 0, 1, 2, 3, 4])
+@pytest.mark.parametrize("rule_level", [None, 0, 1])
+def test_rules_only_raise_urgency(model_level, rule_level):
+    final = rules.apply_rules(model_level, rule_level)
+    if model_level is not None:
+        assert final <= model_level
+    if rule_level is not None:
+        assert final <= rule_level

@@ -1,0 +1,157 @@
+"""The Celery task: idempotency, retries with backoff, batching, fallback."""
+import pytest
+
+from triage_site.classification import classifier, tasks
+from triage_site.intake import services
+from triage_site.intake.models import MedicalRequest, Status
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def notified(monkeypatch):
+    events = []
+    monkeypatch.setattr(services.worker_link, "notify_worker", events.append)
+    return events
+
+
+def fake_result(level=3):
+    return classifier.Classification(urgency=level, predicted_output_tokens=100, model_urgency=level,
+                                     classifier_name="fake", detail={"reasoning": "fake"})
+
+
+def new(text="sprained ankle"):
+    return MedicalRequest.objects.create(text=text)  # no on_commit enqueue: the test runs the task
+
+
+def test_task_classifies_and_is_idempotent(loaded_model, notified):
+    medical_request = new("my husband is not breathing")
+    assert tasks.classify_request.apply(args=[medical_request.pk]).get() == "classified"
+    medical_request.refresh_from_db()
+    assert medical_request.status == Status.QUEUED and medical_request.urgency == 0
+    assert medical_request.rule_reason and medical_request.classifier_detail["probabilities"]
+    first = (medical_request.classified_at, medical_request.urgency)
+    assert tasks.classify_request.apply(args=[medical_request.pk]).get() == "skipped"
+    medical_request.refresh_from_db()
+    assert (medical_request.classified_at, medical_request.urgency) == first
+    assert [e["request_id"] for e in notified] == [medical_request.pk]  # queued once
+
+
+def test_missing_request_is_skipped():
+    assert tasks.classify_request.apply(args=[999999]).get() == "skipped"
+
+
+def test_task_options():
+    task = tasks.classify_request
+    assert task.acks_late and task.reject_on_worker_lost and task.max_retries >= 3
+
+
+def test_transient_error_is_retried_then_succeeds(monkeypatch, notified):
+    calls = []
+
+    def flaky(texts):
+        calls.append(list(texts))
+        if len(calls) == 1:
+            raise ConnectionError("encoder service blip")
+        return [fake_result(2) for _ in texts]
+
+    monkeypatch.setattr(classifier, "classify_batch", flaky)
+    delays = []
+    monkeypatch.setattr(tasks, "backoff_seconds", lambda n: delays.append(n) or 0)
+    medical_request = new()
+    result = tasks.classify_request.apply(args=[medical_request.pk])
+    assert result.get() == "classified"
+    assert len(calls) == 2 and delays == [0]
+    medical_request.refresh_from_db()
+    assert medical_request.status == Status.QUEUED and medical_request.urgency == 2
+    assert len(notified) == 1
+
+
+def test_backoff_grows_exponentially_and_is_capped():
+    for n in range(8):
+        delay = tasks.backoff_seconds(n)
+        expected = min(60, 2 * 2 ** n)
+        assert expected / 2 <= delay <= expected
+
+
+def test_retries_exhausted_fall_back_to_rules_and_nothing_is_lost(monkeypatch, notified):
+    def always_down(texts):
+        raise TimeoutError("encoder timed out")
+
+    monkeypatch.setattr(classifier, "classify_batch", always_down)
+    monkeypatch.setattr(tasks, "backoff_seconds", lambda n: 0)
+    medical_request = new("she is unresponsive")
+    assert tasks.classify_request.apply(args=[medical_request.pk]).get() == "classified"
+    medical_request.refresh_from_db()
+    assert medical_request.status == Status.QUEUED
+    assert medical_request.urgency == 0 and medical_request.needs_review
+    assert medical_request.classifier_name == "rules-fallback"
+    assert "retries" in medical_request.classifier_detail["fallback_reason"]
+
+
+def test_fallback_when_model_cannot_load(model_unavailable, notified):
+    urgent, plain = new("he is having a stroke, face drooping"), new("need a sick note")
+    tasks.classify_request.apply(args=[urgent.pk])
+    urgent.refresh_from_db()
+    plain.refresh_from_db()
+    for medical_request in (urgent, plain):  # both classified in one batch
+        assert medical_request.status == Status.QUEUED and medical_request.needs_review
+    assert urgent.urgency == 1 and "stroke" in urgent.rule_reason
+    assert plain.urgency == 2
+
+
+def test_requests_waiting_together_are_classified_in_one_batch(monkeypatch, notified):
+    batches = []
+    monkeypatch.setattr(classifier, "classify_batch",
+                        lambda texts: batches.append(list(texts)) or [fake_result() for _ in texts])
+    leader, second, third = new("a"), new("b"), new("c")
+    already = new("d")
+    MedicalRequest.objects.filter(pk=already.pk).update(status=Status.QUEUED)
+    assert tasks.classify_request.apply(args=[leader.pk]).get() == "classified"
+    assert batches == [["a", "b", "c"]]
+    for medical_request in (leader, second, third):
+        medical_request.refresh_from_db()
+        assert medical_request.status == Status.QUEUED
+        assert medical_request.classifier_detail["batch"] == {"leader": leader.pk, "size": 3}
+    # The peers' own tasks arrive later and find nothing to do.
+    assert tasks.classify_request.apply(args=[second.pk]).get() == "skipped"
+    assert len(batches) == 1 and len(notified) == 3
+
+
+def test_batch_size_is_capped(settings, monkeypatch, notified):
+    settings.TRIAGE_CLASSIFIER_BATCH_MAX = 2
+    batches = []
+    monkeypatch.setattr(classifier, "classify_batch",
+                        lambda texts: batches.append(len(texts)) or [fake_result() for _ in texts])
+    first, *rest = [new(str(i)) for i in range(4)]
+    tasks.classify_request.apply(args=[first.pk])
+    assert batches == [2]
+    assert MedicalRequest.objects.filter(status=Status.RECEIVED).count() == 2
+
+
+def test_a_request_is_claimed_only_once():
+    medical_request = new()
+    assert tasks.claim(medical_request.pk) is True
+    assert tasks.claim(medical_request.pk) is False
+    assert tasks.claim_peers(exclude_id=0, limit=5) == []
+
+
+def test_request_left_classifying_by_a_dead_worker_is_still_classified(monkeypatch, notified):
+    monkeypatch.setattr(classifier, "classify_batch", lambda texts: [fake_result(4) for _ in texts])
+    medical_request = new()
+    MedicalRequest.objects.filter(pk=medical_request.pk).update(status=Status.CLASSIFYING)
+    assert tasks.classify_request.apply(args=[medical_request.pk]).get() == "classified"
+    medical_request.refresh_from_db()
+    assert medical_request.status == Status.QUEUED and medical_request.urgency == 4
+
+
+def test_classifier_bug_does_not_lose_the_request(monkeypatch, notified):
+    def broken(texts):
+        raise ValueError("shape mismatch")
+
+    monkeypatch.setattr(classifier, "classify_batch", broken)
+    medical_request = new("no chest pain, just a cold")
+    tasks.classify_request.apply(args=[medical_request.pk])
+    medical_request.refresh_from_db()
+    assert medical_request.status == Status.QUEUED and medical_request.needs_review
+    assert medical_request.urgency == 2

@@ -1,0 +1,108 @@
+"""Evaluation figures for the urgency classifier (used by the evaluate_classifier command)."""
+import statistics
+import time
+
+import numpy as np
+
+from . import classifier, length
+
+LEVELS = 5
+
+
+def evaluate(rows, classify_one=None):
+    """Classify each row alone (as requests arrive) and compute the triage figures.
+
+    rows: dicts with `text`, `label` 0..4 and optionally `answer_tokens`/`length_bucket`.
+    """
+    classify_one = classify_one or classifier.classify
+    if rows:
+        classify_one(rows[0]["text"])  # warm-up: model load is not request latency
+    predicted, model_only, latencies, tokens, names = [], [], [], [], set()
+    for row in rows:
+        started = time.perf_counter()
+        result = classify_one(row["text"])
+        latencies.append((time.perf_counter() - started) * 1000)
+        predicted.append(result.urgency)
+        model_only.append(result.model_urgency)
+        tokens.append(result.predicted_output_tokens)
+        names.add(result.classifier_name)
+    labels = [int(row["label"]) for row in rows]
+    report = triage_figures(labels, predicted)
+    report["classifier"] = ", ".join(sorted(names))
+    report["latency_ms"] = {"p50": _pct(latencies, 50), "p95": _pct(latencies, 95), "mean": _mean(latencies)}
+    if all(level is not None for level in model_only):
+        report["model_only"] = triage_figures(labels, model_only)
+    actual = [row.get("answer_tokens", length.BUCKET_TOKENS[row["length_bucket"]]) if
+              ("answer_tokens" in row or "length_bucket" in row) else None for row in rows]
+    if rows and all(value is not None for value in actual):
+        report["length"] = {
+            "kendall_tau": length.kendall_tau(tokens, actual),
+            "mae_tokens": float(np.mean(np.abs(np.array(tokens) - np.array(actual)))),
+            "bucket_accuracy": float(np.mean([length.bucket_of(p) == length.bucket_of(a)
+                                              for p, a in zip(tokens, actual)])),
+        }
+    return report
+
+
+def triage_figures(labels, predicted):
+    labels, predicted = np.asarray(labels, dtype=int), np.asarray(predicted, dtype=int)
+    n = len(labels)
+    matrix = np.zeros((LEVELS, LEVELS), dtype=int)
+    for true, pred in zip(labels, predicted):
+        matrix[true, pred] += 1
+    high = labels <= 1
+    return {
+        "n": int(n),
+        "accuracy": _ratio(np.sum(labels == predicted), n),
+        "within_one": _ratio(np.sum(np.abs(labels - predicted) <= 1), n),
+        "under_triage": _ratio(np.sum(predicted > labels), n),
+        "over_triage": _ratio(np.sum(predicted < labels), n),
+        "under_triage_0_1": _ratio(np.sum(predicted[high] > labels[high]), int(np.sum(high))),
+        "under_triage_by_level": {level: _ratio(np.sum(predicted[labels == level] > level),
+                                                int(np.sum(labels == level))) for level in range(LEVELS)},
+        "confusion": matrix.tolist(),
+    }
+
+
+def format_report(report):
+    lines = [f"requests: {report['n']}   classifier: {report.get('classifier', '')}",
+             f"accuracy:             {_fmt(report['accuracy'])}",
+             f"within-one accuracy:  {_fmt(report['within_one'])}",
+             f"under-triage rate:    {_fmt(report['under_triage'])}   (predicted less urgent than true)",
+             f"  of levels 0 and 1:  {_fmt(report['under_triage_0_1'])}",
+             f"over-triage rate:     {_fmt(report['over_triage'])}",
+             "under-triage by level: " + "  ".join(f"{k}: {_fmt(v)}" for k, v in report["under_triage_by_level"].items()),
+             "confusion matrix (rows = true level, columns = predicted):",
+             "        " + " ".join(f"{p:>5}" for p in range(LEVELS))]
+    for true, row in enumerate(report["confusion"]):
+        lines.append(f"true {true}: " + " ".join(f"{count:>5}" for count in row))
+    latency = report.get("latency_ms")
+    if latency:
+        lines.append(f"latency per request: p50 {latency['p50']:.1f} ms   p95 {latency['p95']:.1f} ms   "
+                     f"mean {latency['mean']:.1f} ms")
+    model = report.get("model_only")
+    if model:
+        lines.append(f"model alone (before rules): accuracy {_fmt(model['accuracy'])}, within-one "
+                     f"{_fmt(model['within_one'])}, under-triage {_fmt(model['under_triage'])}, "
+                     f"under-triage 0/1 {_fmt(model['under_triage_0_1'])}")
+    if report.get("length"):
+        figures = report["length"]
+        lines.append(f"answer length: Kendall tau {figures['kendall_tau']:.3f}   MAE {figures['mae_tokens']:.0f} tokens"
+                     f"   bucket accuracy {_fmt(figures['bucket_accuracy'])}")
+    return "\n".join(lines)
+
+
+def _ratio(count, total):
+    return float(count) / total if total else 0.0
+
+
+def _fmt(value):
+    return f"{100 * value:.1f}%"
+
+
+def _pct(values, q):
+    return float(np.percentile(values, q)) if values else 0.0
+
+
+def _mean(values):
+    return float(statistics.fmean(values)) if values else 0.0

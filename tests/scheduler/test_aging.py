@@ -1,6 +1,4 @@
 """Aging: promotion never above urgency 0, starvation is bounded, and the simulated bound holds."""
-import argparse
-
 from scheduler.compare import run_comparison
 from scheduler.simulate import build_parser
 from scheduler.testing import make, planned_ids, req, run_step
@@ -58,4 +56,3 @@ def test_simulated_urgency4_p99_within_bound_of_fcfs():
     starved_p99 = v["semantic"]["pooled"]["4"]["p99_waiting"]
     assert aged_p99 <= 2.0 * fcfs_p99
     assert starved_p99 > 2.0 * fcfs_p99  # the test would fail if aging did nothing
-    assert isinstance(args, argparse.Namespace)

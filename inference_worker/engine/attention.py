@@ -13,6 +13,11 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+# Not cuDNN: it builds a new cuDNN graph (~1.7 ms of CPU) for every new (query, context) shape,
+# and prefill chunks have a new shape nearly every call.
+_SDPA_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
 
 try:  # Triton is optional: only the GPU path uses it
     import triton
@@ -49,13 +54,14 @@ def prefill_attention(q, k, v, context_len, scale):
         k = k.repeat_interleave(H // KVH, dim=1)
         v = v.repeat_interleave(H // KVH, dim=1)
     qt, kt, vt = q.transpose(0, 1)[None], k.transpose(0, 1)[None], v.transpose(0, 1)[None]
-    if Lq == context_len:
-        out = F.scaled_dot_product_attention(qt, kt, vt, is_causal=True, scale=scale)
-    else:
-        start = context_len - Lq
-        qpos = torch.arange(start, context_len, device=q.device)[:, None]
-        kpos = torch.arange(context_len, device=q.device)[None, :]
-        out = F.scaled_dot_product_attention(qt, kt, vt, attn_mask=kpos <= qpos, scale=scale)
+    with sdpa_kernel(_SDPA_BACKENDS):
+        if Lq == context_len:
+            out = F.scaled_dot_product_attention(qt, kt, vt, is_causal=True, scale=scale)
+        else:
+            start = context_len - Lq
+            qpos = torch.arange(start, context_len, device=q.device)[:, None]
+            kpos = torch.arange(context_len, device=q.device)[None, :]
+            out = F.scaled_dot_product_attention(qt, kt, vt, attn_mask=kpos <= qpos, scale=scale)
     return out[0].transpose(0, 1)
 
 
@@ -102,15 +108,97 @@ if triton is not None:
                  out.to(O.dtype.element_ty), mask=gmask[:, None])
 
 
-def paged_decode_triton(q, k_cache, v_cache, block_tables, context_lens, block_size, scale):
+    @triton.jit
+    def _paged_decode_split_kernel(Q, K, V, BT, CL, OP, MP, LP,
+                                   stride_qb, stride_qh, stride_ks, stride_kh, stride_btb,
+                                   scale,
+                                   H: tl.constexpr, NS: tl.constexpr, G: tl.constexpr, GP: tl.constexpr,
+                                   HD: tl.constexpr, BS: tl.constexpr, BLOCK_N: tl.constexpr,
+                                   PART: tl.constexpr):
+        """Flash-decoding: program (b, kvh, split) covers context [split*PART, (split+1)*PART)."""
+        b = tl.program_id(0)
+        kvh = tl.program_id(1)
+        sp = tl.program_id(2)
+        ctx = tl.load(CL + b)
+        lo = sp * PART
+        offs_g = tl.arange(0, GP)
+        offs_d = tl.arange(0, HD)
+        offs_n = tl.arange(0, BLOCK_N)
+        gmask = offs_g < G
+        heads = kvh * G + offs_g
+        part_off = (b * NS + sp) * H + heads           # row of the [B, NS, H] partials
+        hi = tl.minimum(ctx, lo + PART)
+        q = tl.load(Q + b * stride_qb + heads[:, None] * stride_qh + offs_d[None, :],
+                    mask=gmask[:, None], other=0.0)
+        m_i = tl.full([GP], float("-inf"), tl.float32)
+        l_i = tl.zeros([GP], tl.float32)
+        acc = tl.zeros([GP, HD], tl.float32)
+        for start in range(lo, hi, BLOCK_N):
+            n = start + offs_n
+            nmask = n < hi
+            blk = tl.load(BT + b * stride_btb + n // BS, mask=nmask, other=0)
+            slot = blk.to(tl.int64) * BS + n % BS
+            kv_off = slot[:, None] * stride_ks + kvh * stride_kh + offs_d[None, :]
+            k = tl.load(K + kv_off, mask=nmask[:, None], other=0.0)
+            v = tl.load(V + kv_off, mask=nmask[:, None], other=0.0)
+            s = tl.dot(q, tl.trans(k)) * scale
+            s = tl.where(nmask[None, :], s, float("-inf"))
+            m_new = tl.maximum(m_i, tl.max(s, 1))
+            alpha = tl.exp(m_i - m_new)
+            p = tl.exp(s - m_new[:, None])
+            l_i = l_i * alpha + tl.sum(p, 1)
+            acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
+            m_i = m_new
+        tl.store(MP + part_off, m_i, mask=gmask)
+        tl.store(LP + part_off, l_i, mask=gmask)
+        tl.store(OP + part_off[:, None] * HD + offs_d[None, :], acc, mask=gmask[:, None])
+
+    @triton.jit
+    def _paged_decode_reduce_kernel(OP, MP, LP, O, stride_ob, stride_oh,
+                                    H: tl.constexpr, NS: tl.constexpr, NSP: tl.constexpr, HD: tl.constexpr):
+        b = tl.program_id(0)
+        h = tl.program_id(1)
+        offs_s = tl.arange(0, NSP)
+        offs_d = tl.arange(0, HD)
+        smask = offs_s < NS
+        rows = (b * NS + offs_s) * H + h
+        m = tl.load(MP + rows, mask=smask, other=float("-inf"))
+        l = tl.load(LP + rows, mask=smask, other=0.0)
+        mmax = tl.max(m, 0)
+        w = tl.exp(m - mmax)
+        w = tl.where(smask, w, 0.0)
+        o = tl.load(OP + rows[:, None] * HD + offs_d[None, :], mask=smask[:, None], other=0.0)
+        num = tl.sum(o * w[:, None], 0)
+        den = tl.sum(l * w, 0)
+        den = tl.where(den == 0.0, 1.0, den)
+        tl.store(O + b * stride_ob + h * stride_oh + offs_d, (num / den).to(O.dtype.element_ty))
+
+
+SPLIT_PART = 256  # context tokens per program in the split (flash-decoding) kernel
+
+
+def paged_decode_triton(q, k_cache, v_cache, block_tables, context_lens, block_size, scale, split=True):
     B, H, D = q.shape
     KVH = k_cache.shape[1]
     G = H // KVH
     GP = max(16, triton.next_power_of_2(G))
     out = torch.empty_like(q)
-    _paged_decode_kernel[(B, KVH)](
-        q, k_cache, v_cache, block_tables, context_lens, out,
-        q.stride(0), q.stride(1), k_cache.stride(0), k_cache.stride(1), block_tables.stride(0),
-        out.stride(0), out.stride(1), scale,
-        G=G, GP=GP, HD=D, BS=block_size, BLOCK_N=64, num_warps=4, num_stages=2)
+    max_ctx = block_tables.shape[1] * block_size
+    ns = -(-max_ctx // SPLIT_PART)
+    if not split or ns <= 1:
+        _paged_decode_kernel[(B, KVH)](
+            q, k_cache, v_cache, block_tables, context_lens, out,
+            q.stride(0), q.stride(1), k_cache.stride(0), k_cache.stride(1), block_tables.stride(0),
+            out.stride(0), out.stride(1), scale,
+            G=G, GP=GP, HD=D, BS=block_size, BLOCK_N=64, num_warps=4, num_stages=2)
+        return out
+    op = torch.empty(B, ns, H, D, dtype=torch.float32, device=q.device)
+    mp = torch.empty(B, ns, H, dtype=torch.float32, device=q.device)
+    lp = torch.empty(B, ns, H, dtype=torch.float32, device=q.device)
+    _paged_decode_split_kernel[(B, KVH, ns)](
+        q, k_cache, v_cache, block_tables, context_lens, op, mp, lp,
+        q.stride(0), q.stride(1), k_cache.stride(0), k_cache.stride(1), block_tables.stride(0), scale,
+        H=H, NS=ns, G=G, GP=GP, HD=D, BS=block_size, BLOCK_N=64, PART=SPLIT_PART, num_warps=4, num_stages=2)
+    _paged_decode_reduce_kernel[(B, H)](op, mp, lp, out, out.stride(0), out.stride(1),
+                                        H=H, NS=ns, NSP=triton.next_power_of_2(ns), HD=D, num_warps=4)
     return out

@@ -13,8 +13,9 @@ import torch
 from .attention import paged_decode_torch, paged_decode_triton
 
 
-def check_kernel(dtype=torch.bfloat16, B=37, H=32, KVH=8, D=128, bs=16, nblocks=4096, maxctx=1100):
+def check_kernel(dtype=torch.bfloat16, B=37, H=32, KVH=8, D=128, bs=16, maxctx=1100, split=True):
     dev = "cuda"
+    nblocks = B * (-(-maxctx // bs)) + 1
     kc = torch.randn(nblocks * bs, KVH, D, device=dev, dtype=dtype)
     vc = torch.randn(nblocks * bs, KVH, D, device=dev, dtype=dtype)
     q = torch.randn(B, H, D, device=dev, dtype=dtype)
@@ -23,7 +24,7 @@ def check_kernel(dtype=torch.bfloat16, B=37, H=32, KVH=8, D=128, bs=16, nblocks=
     perm = torch.randperm(nblocks - 1, device=dev)[: B * W].view(B, W).to(torch.int32) + 1
     scale = D ** -0.5
     ref = paged_decode_torch(q.double(), kc.double(), vc.double(), perm, cl, bs, scale)
-    out = paged_decode_triton(q, kc, vc, perm, cl, bs, scale)
+    out = paged_decode_triton(q, kc, vc, perm, cl, bs, scale, split=split)
     err = ((out.double() - ref).norm() / ref.norm()).item()
     return err
 
@@ -52,8 +53,63 @@ def check_engine():
     return same, len(prompts), tok, sum(news), e.stats()
 
 
+def time_kernels():
+    import triton.testing as tt
+    for B, ctx in [(64, 512), (256, 700), (8, 1000)]:
+        H, KVH, D, bs = 32, 8, 128, 16
+        W = -(-1016 // bs)
+        n = B * W + 1
+        kc = torch.randn(n * bs, KVH, D, device="cuda", dtype=torch.bfloat16)
+        vc = torch.randn_like(kc)
+        q = torch.randn(B, H, D, device="cuda", dtype=torch.bfloat16)
+        bt = (torch.randperm(n - 1, device="cuda")[: B * W].view(B, W) + 1).to(torch.int32)
+        cl = torch.full((B,), ctx, device="cuda", dtype=torch.int32)
+        kvbytes = B * ctx * KVH * D * 2 * 2
+        for split in (False, True):
+            ms = tt.do_bench(lambda: paged_decode_triton(q, kc, vc, bt, cl, bs, 0.088, split=split), return_mode="median")
+            print(f"decode kernel B={B} ctx={ctx} split={split}: {ms*1e3:.0f} us, {kvbytes/ms/1e6:.0f} GB/s (x36 layers: {36*ms:.2f} ms)")
+
+
+def profile_engine(steps=4):
+    from inference_worker.bench import make_workload
+    from inference_worker.engine import Engine, EngineConfig
+    from inference_worker.models import load_model
+    import time as _t
+    model, _ = load_model("qwen3-4b", "cuda", with_tokenizer=False)
+    e = Engine(model, EngineConfig(max_batch_size=256, token_budget=2048, max_model_len=1016), device="cuda")
+    reqs = make_workload(256, 0, 500, model.config.vocab_size)
+    for i in range(3):
+        e.add_request(f"w{i}", list(range(5, 300)), 0, 4, 4)
+    while e.has_work():
+        e.step()
+    torch.cuda.synchronize()
+    for r in reqs:
+        e.add_request(r["id"], r["prompt"], r["urgency"], r["out"], r["out"])
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for _ in range(steps):
+            t = _t.perf_counter(); e.step(); torch.cuda.synchronize()
+            print(f"profiled mixed step {(_t.perf_counter() - t) * 1e3:.1f} ms")
+    print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=14, max_name_column_width=60))
+    print(prof.key_averages().table(sort_by="cpu_time_total", row_limit=14, max_name_column_width=60))
+    times = []
+    while e.has_work():
+        t = _t.perf_counter(); nb = len(e.sched._running); prefill = None
+        e.step(); torch.cuda.synchronize()
+        times.append(((_t.perf_counter() - t) * 1e3, nb))
+    print("step ms (first 40 after profile):", [f"{a:.0f}/{b}" for a, b in times[:40]])
+    print("step ms every 25th:", [f"{a:.1f}/{b}" for a, b in times[::25]])
+    print("total after profile", sum(a for a, _ in times) / 1e3, "s", e.stats())
+
+
 if __name__ == "__main__":
-    for shape in [dict(), dict(B=1, maxctx=20), dict(B=64, H=16, KVH=8), dict(B=5, H=4, KVH=2, D=32)]:
+    import sys
+    if "profile" in sys.argv:
+        time_kernels()
+        profile_engine()
+        sys.exit(0)
+    for shape in [dict(), dict(B=1, maxctx=20), dict(B=64, H=16, KVH=8), dict(B=5, H=4, KVH=2, D=32),
+                  dict(split=False), dict(B=3, maxctx=300, split=False)]:
         print("kernel", shape, "rel err", check_kernel(**shape))
     print("kernel fp32 rel err", check_kernel(torch.float32))
     same, n, tok, ntok, st = check_engine()

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "triage_site.intake",
     "triage_site.classification",
     "triage_site.dispatch",
+    "triage_site.simulation",
 ]
 
 MIDDLEWARE = [

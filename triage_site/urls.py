@@ -5,6 +5,7 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("triage_site.intake.urls")),
     path("dispatch/", include("triage_site.dispatch.urls")),
+    path("simulation/", include("triage_site.simulation.urls")),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

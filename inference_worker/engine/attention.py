@@ -177,7 +177,7 @@ if triton is not None:
 SPLIT_PART = 256  # context tokens per program in the split (flash-decoding) kernel
 
 
-def paged_decode_triton(q, k_cache, v_cache, block_tables, context_lens, block_size, scale, split=True):
+def paged_decode_triton(q, k_cache, v_cache, block_tables, context_lens, block_size, scale, split=False):
     B, H, D = q.shape
     KVH = k_cache.shape[1]
     G = H // KVH

@@ -1,11 +1,48 @@
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 
-from .models import MedicalRequest
+from .models import MedicalRequest, UrgencyOverride
+
+
+class UrgencyOverrideInline(admin.TabularInline):
+    model = UrgencyOverride
+    extra = 0
+    can_delete = False
+    fields = ("changed_at", "changed_by", "old_urgency", "new_urgency", "reason", "model_urgency", "rule_urgency")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(MedicalRequest)
 class MedicalRequestAdmin(admin.ModelAdmin):
-    list_display = ("id", "status", "urgency", "needs_review", "created_at", "finished_at")
+    list_display = ("id", "status", "urgency", "model_urgency", "rule_urgency", "needs_review", "created_at",
+                    "override_link")
     list_filter = ("status", "urgency", "needs_review")
     search_fields = ("text", "location", "caller_name")
-    readonly_fields = ("created_at", "classified_at", "queued_at", "started_at", "first_token_at", "finished_at")
+    readonly_fields = ("urgency", "created_at", "classified_at", "queued_at", "started_at", "first_token_at",
+                       "finished_at")
+    inlines = [UrgencyOverrideInline]
+
+    @admin.display(description="Override")
+    def override_link(self, obj):
+        # Urgency changes go through the audited override form, never a plain edit.
+        return format_html('<a href="{}#overrides">change urgency</a>', reverse("intake:detail", args=[obj.pk]))
+
+
+@admin.register(UrgencyOverride)
+class UrgencyOverrideAdmin(admin.ModelAdmin):
+    list_display = ("changed_at", "request", "changed_by", "old_urgency", "new_urgency", "model_urgency", "reason")
+    list_filter = ("new_urgency", "model_urgency")
+    search_fields = ("reason", "request__text")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

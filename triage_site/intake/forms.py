@@ -1,6 +1,8 @@
 """The intake form: what a call-taker types."""
 from django import forms
 
+from .models import Urgency
+
 MAX_TEXT_LENGTH = 4000
 
 
@@ -31,3 +33,19 @@ class MedicalRequestForm(forms.Form):
     )
     location = forms.CharField(label="Location", max_length=300, required=False,
                                validators=[reject_control_characters])
+
+
+class UrgencyOverrideForm(forms.Form):
+    new_urgency = forms.TypedChoiceField(label="New urgency", coerce=int, choices=Urgency.choices)
+    reason = forms.CharField(label="Reason (kept in the audit log)", max_length=2000,
+                             widget=forms.Textarea(attrs={"rows": 2}),
+                             error_messages={"required": "Give a reason for the change; it is kept in the audit log."},
+                             validators=[reject_control_characters])
+
+
+class BulkRaiseForm(UrgencyOverrideForm):
+    phrase = forms.CharField(label="Requests whose text or location mentions", min_length=3, max_length=200,
+                             error_messages={"min_length": "Give at least 3 characters to match."},
+                             validators=[reject_control_characters])
+    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    field_order = ["phrase", "new_urgency", "reason"]

@@ -63,3 +63,37 @@ class MedicalRequest(models.Model):
     @property
     def is_open(self):
         return self.status in OPEN_STATUSES
+
+
+class AppendOnlyError(Exception):
+    """Audit records are never changed or deleted."""
+
+
+class UrgencyOverride(models.Model):
+    """An audited change of a request's urgency by a person. Append-only."""
+
+    request = models.ForeignKey(MedicalRequest, on_delete=models.PROTECT, related_name="overrides")
+    changed_by = models.ForeignKey("auth.User", on_delete=models.PROTECT, related_name="urgency_overrides")
+    changed_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    old_urgency = models.PositiveSmallIntegerField(choices=Urgency.choices, null=True)
+    new_urgency = models.PositiveSmallIntegerField(choices=Urgency.choices)
+    reason = models.TextField()
+    # What the automatic triage had said when the person overrode it.
+    model_urgency = models.PositiveSmallIntegerField(choices=Urgency.choices, null=True)
+    rule_urgency = models.PositiveSmallIntegerField(choices=Urgency.choices, null=True)
+    rule_reason = models.CharField(max_length=500, blank=True)
+    bulk_label = models.CharField(max_length=200, blank=True, help_text="Set when part of a bulk action.")
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+
+    def __str__(self):
+        return f"Request {self.request_id}: {self.old_urgency} → {self.new_urgency} by {self.changed_by}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise AppendOnlyError("Urgency overrides are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Urgency overrides are append-only.")

@@ -6,4 +6,8 @@ app_name = "intake"
 urlpatterns = [
     path("", views.submit, name="submit"),
     path("requests/<int:pk>/", views.detail, name="detail"),
+    path("requests/<int:pk>/override/", views.override, name="override"),
+    path("overrides/", views.overrides_index, name="overrides"),
+    path("overrides/export.jsonl", views.overrides_export, name="overrides_export"),
+    path("overrides/bulk/", views.bulk_raise, name="bulk_raise"),
 ]

@@ -1,11 +1,25 @@
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
 from triage_site.dispatch.permissions import dispatcher_required
 
-from . import services
-from .forms import MedicalRequestForm
-from .models import MedicalRequest
+from . import overrides, services
+from .forms import BulkRaiseForm, MedicalRequestForm, UrgencyOverrideForm
+from .models import MedicalRequest, UrgencyOverride
+
+
+def supervisor_required(view):
+    def wrapper(request, *args, **kwargs):
+        if not overrides.can_override(request.user):
+            raise PermissionDenied("Only supervisors may change urgencies.")
+        return view(request, *args, **kwargs)
+
+    wrapper.__name__ = view.__name__
+    return wrapper
 
 
 @login_required
@@ -25,4 +39,71 @@ def submit(request):
 @dispatcher_required
 def detail(request, pk):
     medical_request = get_object_or_404(MedicalRequest, pk=pk)
-    return render(request, "intake/detail.html", {"medical_request": medical_request})
+    return render(request, "intake/detail.html", {
+        "medical_request": medical_request,
+        "overrides": medical_request.overrides.select_related("changed_by"),
+        "can_override": overrides.can_override(request.user) and medical_request.is_open,
+        "override_form": UrgencyOverrideForm(initial={"new_urgency": medical_request.urgency}),
+    })
+
+
+@require_POST
+@login_required
+@supervisor_required
+def override(request, pk):
+    form = UrgencyOverrideForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect("intake:detail", pk=pk)
+    try:
+        overrides.override_urgency(pk, new_urgency=form.cleaned_data["new_urgency"],
+                                   reason=form.cleaned_data["reason"], user=request.user)
+    except MedicalRequest.DoesNotExist:
+        messages.error(request, f"There is no request {pk}.")
+        return redirect("intake:overrides")
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"Urgency of request {pk} changed; the scheduler applies it at its next step.")
+    return redirect("intake:detail", pk=pk)
+
+
+@login_required
+@supervisor_required
+def overrides_index(request):
+    rows = UrgencyOverride.objects.select_related("request", "changed_by")
+    if request.GET.get("missed") == "under":
+        rows = [row for row in rows if row.model_urgency is not None and row.new_urgency < row.model_urgency]
+    return render(request, "intake/overrides.html", {"overrides": rows, "missed": request.GET.get("missed", "")})
+
+
+@login_required
+@supervisor_required
+def overrides_export(request):
+    response = StreamingHttpResponse(overrides.export_jsonl(UrgencyOverride.objects.all()),
+                                     content_type="application/x-ndjson")
+    response["Content-Disposition"] = 'attachment; filename="urgency-overrides.jsonl"'
+    return response
+
+
+@login_required
+@supervisor_required
+def bulk_raise(request):
+    form = BulkRaiseForm(request.POST or None)
+    matches = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            matches = overrides.open_requests_mentioning(data["phrase"])
+        except ValidationError as error:
+            form.add_error("phrase", error)
+        else:
+            if data["confirm"]:
+                made = overrides.bulk_raise(matches, new_urgency=data["new_urgency"], reason=data["reason"],
+                                            user=request.user, label=f"mentions {data['phrase']!r}")
+                messages.success(request, f"Raised {len(made)} open request(s) to urgency {data['new_urgency']}.")
+                return redirect("intake:overrides")
+            form = BulkRaiseForm(initial={**data, "confirm": True})
+    return render(request, "intake/bulk_raise.html", {"form": form, "matches": matches})

@@ -1,0 +1,140 @@
+import json
+import threading
+import time
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.urls import reverse
+
+from triage_site.intake import overrides, services
+from triage_site.intake.models import AppendOnlyError, MedicalRequest, Status, UrgencyOverride
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def supervisor(django_user_model):
+    user = django_user_model.objects.create_user("supervisor1", password="correct horse battery")
+    user.groups.add(Group.objects.get_or_create(name="supervisor")[0])
+    return user
+
+
+def queued(text="chest tightness", urgency=3, **fields):
+    return MedicalRequest.objects.create(text=text, status=Status.QUEUED, urgency=urgency, model_urgency=urgency,
+                                         rule_urgency=None, predicted_output_tokens=100, **fields)
+
+
+def test_supervisor_override_is_audited_with_what_triage_said(supervisor):
+    medical_request = queued(rule_reason="")
+    overrides.override_urgency(medical_request.pk, new_urgency=1, reason="Known cardiac history", user=supervisor)
+    medical_request.refresh_from_db()
+    assert medical_request.urgency == 1
+    entry = UrgencyOverride.objects.get()
+    assert (entry.old_urgency, entry.new_urgency, entry.model_urgency, entry.changed_by) == (3, 1, 3, supervisor)
+    assert entry.reason == "Known cardiac history"
+
+
+def test_dispatcher_without_permission_cannot_override(dispatcher, dispatcher_client):
+    medical_request = queued()
+    with pytest.raises(PermissionDenied):
+        overrides.override_urgency(medical_request.pk, new_urgency=0, reason="x", user=dispatcher)
+    response = dispatcher_client.post(reverse("intake:override", args=[medical_request.pk]),
+                                      {"new_urgency": 0, "reason": "I think so"})
+    assert response.status_code == 403
+    assert dispatcher_client.get(reverse("intake:overrides")).status_code == 403
+    assert dispatcher_client.get(reverse("intake:overrides_export")).status_code == 403
+    assert dispatcher_client.get(reverse("intake:bulk_raise")).status_code == 403
+    medical_request.refresh_from_db()
+    assert medical_request.urgency == 3 and not UrgencyOverride.objects.exists()
+
+
+def test_override_form_needs_a_reason_and_refuses_finished_requests(client, supervisor):
+    client.force_login(supervisor)
+    open_request = queued()
+    page = client.post(reverse("intake:override", args=[open_request.pk]), {"new_urgency": 1, "reason": " "},
+                       follow=True).content.decode()
+    assert "Give a reason for the change" in page
+    finished = queued(text="done already")
+    MedicalRequest.objects.filter(pk=finished.pk).update(status=Status.DONE)
+    page = client.post(reverse("intake:override", args=[finished.pk]), {"new_urgency": 0, "reason": "late"},
+                       follow=True).content.decode()
+    assert f"Request {finished.pk} is already done; only open requests can be re-prioritised." in page
+    assert not UrgencyOverride.objects.exists()
+
+
+def test_request_page_shows_the_audit_log_and_the_control(client, supervisor):
+    client.force_login(supervisor)
+    medical_request = queued()
+    client.post(reverse("intake:override", args=[medical_request.pk]), {"new_urgency": 1, "reason": "<b>vitals</b>"})
+    page = client.get(reverse("intake:detail", args=[medical_request.pk])).content.decode()
+    assert "&lt;b&gt;vitals&lt;/b&gt;" in page
+    assert "3 → 1" in page
+    assert 'action="%s"' % reverse("intake:override", args=[medical_request.pk]) in page
+
+
+def test_audit_log_is_append_only(supervisor):
+    medical_request = queued()
+    entry = overrides.override_urgency(medical_request.pk, new_urgency=2, reason="r", user=supervisor)
+    entry.reason = "rewritten"
+    with pytest.raises(AppendOnlyError):
+        entry.save()
+    with pytest.raises(AppendOnlyError):
+        entry.delete()
+
+
+def test_bulk_raise_only_raises_open_requests(client, supervisor):
+    client.force_login(supervisor)
+    low = queued("injured at Central Station concourse", urgency=4)
+    already = queued("crush injury, central station", urgency=0)
+    finished = queued("minor cut at Central Station", urgency=4)
+    MedicalRequest.objects.filter(pk=finished.pk).update(status=Status.DONE)
+    other = queued("fever at home", urgency=4)
+    data = {"phrase": "central station", "new_urgency": 1, "reason": "Mass-casualty incident"}
+    preview = client.post(reverse("intake:bulk_raise"), data).content.decode()
+    assert "<strong>2</strong> open request(s) match" in preview
+    assert not UrgencyOverride.objects.exists()
+    client.post(reverse("intake:bulk_raise"), {**data, "confirm": "True"})
+    urgencies = dict(MedicalRequest.objects.values_list("pk", "urgency"))
+    assert (urgencies[low.pk], urgencies[already.pk], urgencies[finished.pk], urgencies[other.pk]) == (1, 0, 4, 4)
+    assert list(UrgencyOverride.objects.values_list("request_id", "bulk_label")) == [
+        (low.pk, "mentions 'central station'")]
+
+
+def test_export_is_evaluation_data_with_the_latest_label(client, supervisor):
+    client.force_login(supervisor)
+    medical_request = queued("short of breath after bee sting", urgency=3)
+    overrides.override_urgency(medical_request.pk, new_urgency=1, reason="first look", user=supervisor)
+    overrides.override_urgency(medical_request.pk, new_urgency=0, reason="lips swelling", user=supervisor)
+    response = client.get(reverse("intake:overrides_export"))
+    lines = [json.loads(line) for line in b"".join(response.streaming_content).decode().splitlines()]
+    assert len(lines) == 1
+    assert (lines[0]["text"], lines[0]["label"], lines[0]["model_urgency"]) == (
+        "short of breath after bee sting", 0, 3)
+
+
+def test_override_reaches_a_running_worker_within_a_second(supervisor):
+    from inference_worker.runner import build_service
+
+    # A long answer with no end-of-sequence token, so the request is still running when overridden.
+    service = build_service(model_name="tiny", device="cpu", policy="semantic", max_answer_tokens=3000)
+    service.engine.eos.clear()
+    medical_request = MedicalRequest.objects.create(text="sore knee for a week")
+    services.record_classification(medical_request.pk, urgency=4, predicted_output_tokens=3000)
+    stop = threading.Event()
+    worker = threading.Thread(target=service.run, args=(stop,))
+    worker.start()
+    try:
+        deadline = time.monotonic() + 30
+        while medical_request.pk not in service.active and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert service.engine.sched.get(medical_request.pk).urgency == 4
+        changed = time.monotonic()
+        overrides.override_urgency(medical_request.pk, new_urgency=0, reason="caller now confused", user=supervisor)
+        while service.engine.sched.get(medical_request.pk).urgency != 0 and time.monotonic() - changed < 5:
+            time.sleep(0.01)
+        assert service.engine.sched.get(medical_request.pk).urgency == 0
+        assert time.monotonic() - changed < 1.0
+    finally:
+        stop.set()
+        worker.join(10)

@@ -1,0 +1,107 @@
+"""Urgency overrides by supervisors: audited, applied by the running worker at its next step."""
+import json
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+
+from triage_site.dispatch import events, worker_link
+from triage_site.dispatch.permissions import SUPERVISOR_GROUP
+
+from .models import OPEN_STATUSES, MedicalRequest, UrgencyOverride
+
+
+def can_override(user):
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return user.is_staff or user.is_superuser or user.groups.filter(name=SUPERVISOR_GROUP).exists()
+
+
+def _require(user):
+    if not can_override(user):
+        raise PermissionDenied("Only supervisors may change a request's urgency.")
+
+
+def _clean_reason(reason):
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError("Give a reason for the change; it is kept in the audit log.")
+    return reason
+
+
+def _apply(medical_request, new_urgency, reason, user, bulk_label=""):
+    override = UrgencyOverride.objects.create(
+        request=medical_request, changed_by=user, old_urgency=medical_request.urgency, new_urgency=new_urgency,
+        reason=reason, model_urgency=medical_request.model_urgency, rule_urgency=medical_request.rule_urgency,
+        rule_reason=medical_request.rule_reason, bulk_label=bulk_label,
+    )
+    MedicalRequest.objects.filter(pk=medical_request.pk).update(urgency=new_urgency)
+    request_id = medical_request.pk
+
+    def announce():
+        worker_link.notify_worker({"event": "urgency_changed", "request_id": request_id})
+        events.publish_request_changed(request_id)
+
+    transaction.on_commit(announce)
+    return override
+
+
+def override_urgency(request_id, *, new_urgency, reason, user):
+    """Change one open request's urgency. Finished requests are refused with a clear message."""
+    _require(user)
+    reason = _clean_reason(reason)
+    if new_urgency not in range(5):
+        raise ValidationError("Urgency must be a level from 0 (immediate) to 4 (non-urgent).")
+    with transaction.atomic():
+        medical_request = MedicalRequest.objects.select_for_update().get(pk=request_id)
+        if medical_request.status not in OPEN_STATUSES:
+            raise ValidationError(
+                f"Request {request_id} is already {medical_request.get_status_display().lower()}; "
+                "only open requests can be re-prioritised."
+            )
+        if medical_request.urgency == new_urgency:
+            raise ValidationError(f"Request {request_id} already has urgency {new_urgency}.")
+        return _apply(medical_request, new_urgency, reason, user)
+
+
+def open_requests_mentioning(phrase):
+    phrase = phrase.strip()
+    if len(phrase) < 3:
+        raise ValidationError("Give at least 3 characters to match in the text or location.")
+    from django.db.models import Q
+
+    return MedicalRequest.objects.filter(status__in=OPEN_STATUSES).filter(
+        Q(text__icontains=phrase) | Q(location__icontains=phrase)
+    )
+
+
+def bulk_raise(requests, *, new_urgency, reason, user, label):
+    """Raise every open request in `requests` to `new_urgency`; never lowers any. Returns overrides made."""
+    _require(user)
+    reason = _clean_reason(reason)
+    made = []
+    with transaction.atomic():
+        for medical_request in requests.select_for_update().filter(status__in=OPEN_STATUSES).order_by("pk"):
+            if medical_request.urgency is not None and medical_request.urgency <= new_urgency:
+                continue
+            made.append(_apply(medical_request, new_urgency, reason, user, bulk_label=label[:200]))
+    return made
+
+
+def export_jsonl(overrides):
+    """Overrides as evaluation data for `manage.py evaluate_classifier --data` (text and label 0..4).
+
+    A request overridden several times contributes once, with the latest human label.
+    """
+    latest = {}
+    for override in overrides.select_related("request").order_by("changed_at", "id"):
+        latest[override.request_id] = override
+    for override in latest.values():
+        yield json.dumps({
+            "text": override.request.text,
+            "label": override.new_urgency,
+            "model_urgency": override.model_urgency,
+            "rule_urgency": override.rule_urgency,
+            "reason": override.reason,
+            "request_id": override.request_id,
+            "changed_at": override.changed_at.isoformat(),
+        }) + "\n"

@@ -202,3 +202,28 @@ def paged_decode_triton(q, k_cache, v_cache, block_tables, context_lens, block_s
     _paged_decode_reduce_kernel[(B, H)](op, mp, lp, out, out.stride(0), out.stride(1),
                                         H=H, NS=ns, NSP=triton.next_power_of_2(ns), HD=D, num_warps=4)
     return out
+
+
+if triton is not None:
+
+    @triton.jit
+    def _rmsnorm_kernel(X, W, Y, stride_x, stride_y, N, eps, BLOCK: tl.constexpr):
+        row = tl.program_id(0)
+        offs = tl.arange(0, BLOCK)
+        mask = offs < N
+        x = tl.load(X + row * stride_x + offs, mask=mask, other=0.0).to(tl.float32)
+        var = tl.sum(x * x, 0) / N
+        y = (x * tl.rsqrt(var + eps)).to(Y.dtype.element_ty)
+        w = tl.load(W + offs, mask=mask, other=0.0)
+        tl.store(Y + row * stride_y + offs, (w.to(tl.float32) * y.to(tl.float32)).to(Y.dtype.element_ty), mask=mask)
+
+
+def rmsnorm_triton(x, weight, eps):
+    """Same arithmetic as transformers' Llama/Qwen3 RMSNorm (fp32 statistics, cast, then weight) in one kernel."""
+    shape = x.shape
+    x2 = x.reshape(-1, shape[-1])
+    y = torch.empty_like(x2)
+    n = shape[-1]
+    _rmsnorm_kernel[(x2.shape[0],)](x2, weight, y, x2.stride(0), y.stride(0), n, eps,
+                                    BLOCK=triton.next_power_of_2(n), num_warps=4 if n <= 1024 else 8)
+    return y.view(shape)

@@ -111,7 +111,21 @@ if __name__ == "__main__":
     for shape in [dict(), dict(B=1, maxctx=20), dict(B=64, H=16, KVH=8), dict(B=5, H=4, KVH=2, D=32),
                   dict(split=False), dict(B=3, maxctx=300, split=False)]:
         print("kernel", shape, "rel err", check_kernel(**shape))
+    errs = [check_kernel(), check_kernel(B=1, maxctx=20)]
     print("kernel fp32 rel err", check_kernel(torch.float32))
+    from transformers.models.qwen3.modeling_qwen3 import Qwen3RMSNorm
+    from .attention import rmsnorm_triton
+    norm_err = 0.0
+    for shape in [(7, 2560), (300, 8, 128), (3, 1024)]:
+        mod = Qwen3RMSNorm(shape[-1], eps=1e-6).cuda().to(torch.bfloat16)
+        mod.weight.data.normal_()
+        x = torch.randn(*shape, device="cuda", dtype=torch.bfloat16)
+        ref, out = mod(x), rmsnorm_triton(x, mod.weight, mod.variance_epsilon)
+        e = ((out.float() - ref.float()).norm() / ref.float().norm()).item()
+        norm_err = max(norm_err, e)
+        print("rmsnorm", shape, "rel err", e, "exact" if torch.equal(out, ref) else "")
+    if max(errs) > 2e-2 or norm_err > 1e-2:
+        raise SystemExit("GPU check FAILED")
     same, n, tok, ntok, st = check_engine()
     print(f"engine vs generate (fp32, graphs): {same}/{n} requests identical, {tok}/{ntok} tokens; "
           f"graph steps {st['graph_steps']} of {st['steps']}")

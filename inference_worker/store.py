@@ -79,12 +79,29 @@ class RequestStore:
         return self._services.mark_failed(request_id, error=error)
 
     def heartbeat(self, queue_order, stats):
-        from triage_site.dispatch.models import WorkerHeartbeat
+        from django.utils import timezone
 
+        from triage_site.dispatch.models import WorkerHeartbeat, WorkerSample
+
+        queue_order = list(queue_order)
         WorkerHeartbeat.objects.update_or_create(
-            worker_name=self.worker_name, defaults={"queue_order": list(queue_order), "stats": stats}
+            worker_name=self.worker_name, defaults={"queue_order": queue_order, "stats": stats}
         )
-        self._events.publish_worker_stats(stats)
+        # A time series for the dashboard's tokens/s chart; rows older than an hour are pruned.
+        now = timezone.now()
+        active = int(stats.get("active_requests") or 0)
+        WorkerSample.objects.create(
+            worker_name=self.worker_name, recorded_at=now,
+            tokens_per_second=float(stats.get("tokens_per_second") or 0.0),
+            active_requests=active,
+            queued_requests=max(len(queue_order) - int(stats.get("running", active) or 0), 0),
+        )
+        self._samples_written = getattr(self, "_samples_written", 0) + 1
+        if self._samples_written % 60 == 1:
+            WorkerSample.objects.filter(
+                recorded_at__lt=now - timezone.timedelta(seconds=WorkerSample.KEEP_SECONDS)
+            ).delete()
+        self._events.publish_worker_stats(dict(stats, at=now.timestamp()))
 
     def close(self):
         from django.db import connections

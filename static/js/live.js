@@ -1,19 +1,74 @@
-// A websocket that reconnects by itself and asks for a fresh snapshot each time it opens.
+// A websocket that reconnects by itself; the server sends a full snapshot each time it opens.
+// The server writes at least once a second; a socket silent for `staleAfter` ms is treated as
+// dead and replaced, and the page is marked stale (body.stale) after 2 s without news.
 "use strict";
-function openLiveSocket(path, onMessage, onState) {
-  let delay = 500;
+function openLiveSocket(path, onMessage, onState, options) {
+  const staleAfter = (options && options.staleAfter) || 3500;
+  let socket = null;
+  let delay = 250;
+  let lastMessage = Date.now();
+  let reconnectTimer = null;
+  let state = "";
+  const setState = (next) => {
+    if (next === state) return;
+    state = next;
+    document.body.dataset.connection = next;
+    if (onState) onState(next);
+  };
+
+  function scheduleReconnect() {
+    if (reconnectTimer) return;
+    setState("reconnecting");
+    reconnectTimer = setTimeout(() => { reconnectTimer = null; connect(); }, delay);
+    delay = Math.min(delay * 2, 4000);
+  }
+
+  function drop(current) {
+    current.onopen = current.onmessage = current.onclose = current.onerror = null;
+    try { current.close(); } catch (error) { /* already closed */ }
+    if (socket === current) socket = null;
+    scheduleReconnect();
+  }
+
   function connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const socket = new WebSocket(`${scheme}://${location.host}${path}`);
-    socket.onopen = () => { delay = 500; onState("live"); };
-    socket.onmessage = (event) => onMessage(JSON.parse(event.data));
-    socket.onclose = () => {
-      onState("reconnecting…");
-      setTimeout(connect, delay);
-      delay = Math.min(delay * 2, 5000);
+    const current = new WebSocket(`${scheme}://${location.host}${path}`);
+    socket = current;
+    current.onopen = () => { delay = 250; lastMessage = Date.now(); setState("live"); };
+    current.onmessage = (event) => {
+      lastMessage = Date.now();
+      if (state !== "live") setState("live");
+      document.body.classList.remove("stale");
+      onMessage(JSON.parse(event.data));
+    };
+    current.onclose = (event) => {
+      if (event.code === 4403) setState("refused");
+      drop(current);
     };
   }
+
+  setInterval(() => {
+    const silent = Date.now() - lastMessage;
+    document.body.classList.toggle("stale", silent > 2000);
+    if (socket && socket.readyState === WebSocket.OPEN && silent > staleAfter) drop(socket);
+  }, 250);
+
   connect();
+  return {
+    send(message) {
+      if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
+    },
+    get state() { return state; },
+  };
+}
+
+const CONNECTION_LABELS = { live: "live", reconnecting: "reconnecting…", refused: "not allowed – sign in again" };
+
+function showConnection(element) {
+  return (state) => {
+    element.textContent = CONNECTION_LABELS[state] || state;
+    element.dataset.state = state;
+  };
 }
 
 function cell(row, text, className) {
@@ -22,4 +77,13 @@ function cell(row, text, className) {
   if (className) td.className = className;
   row.appendChild(td);
   return td;
+}
+
+function formatDuration(seconds) {
+  if (seconds === null || seconds === undefined || Number.isNaN(seconds)) return "—";
+  const s = Math.max(0, Math.floor(seconds));
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ${String(s % 60).padStart(2, "0")} s`;
+  return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, "0")} min`;
 }

@@ -1,23 +1,125 @@
+// One request: state, timeline, classifier reasoning, and the answer streamed as it is written.
+// Deltas carry their character offset in the answer, so a stored snapshot (saved once a second)
+// and live deltas merge without losing or repeating text, also after a reconnect.
 "use strict";
 (function () {
   const root = document.getElementById("request");
   const id = root.dataset.requestId;
-  const answer = document.getElementById("answer");
-  const show = (elementId, value) => { document.getElementById(elementId).textContent = value === null || value === undefined || value === "" ? "—" : String(value); };
+  const answerElement = document.getElementById("answer");
+  const show = (elementId, value) => {
+    const element = document.getElementById(elementId);
+    if (element) element.textContent = value === null || value === undefined || value === "" ? "—" : String(value);
+  };
 
-  openLiveSocket(`/ws/requests/${id}/`, (message) => {
-    if (message.type === "request" && message.request) {
-      const r = message.request;
-      show("status", r.status_label);
-      show("urgency", r.urgency_label);
-      show("rule-reason", r.rule_reason);
-      show("position", r.queue_position);
-      show("tokens", r.generated_tokens);
-      answer.textContent = r.answer;
-      root.dataset.status = r.status;
-    } else if (message.type === "answer.delta") {
-      answer.textContent += message.text;
-      show("tokens", message.generated_tokens);
+  let answer = answerElement.textContent;
+  let finished = false;
+  const pending = new Map(); // offset -> text of deltas that arrived before the text in front of them
+
+  function place(offset, text) {
+    if (offset > answer.length) { pending.set(offset, text); return false; }
+    if (offset + text.length > answer.length) answer = answer.slice(0, offset) + text;
+    return true;
+  }
+  function drainPending() {
+    let progress = true;
+    while (progress && pending.size) {
+      progress = false;
+      for (const [offset, text] of [...pending.entries()].sort((a, b) => a[0] - b[0])) {
+        if (offset <= answer.length) { pending.delete(offset); place(offset, text); progress = true; }
+      }
     }
-  }, () => {});
+  }
+  function showAnswer() {
+    if (answerElement.textContent !== answer) answerElement.textContent = answer;
+    answerElement.dataset.length = String(answer.length);
+  }
+
+  function timeText(ts) {
+    return ts ? new Date(ts * 1000).toLocaleTimeString() : "—";
+  }
+
+  function renderTimeline(items, createdTs) {
+    const list = document.getElementById("timeline");
+    list.replaceChildren(...items.map((item) => {
+      const li = document.createElement("li");
+      li.dataset.key = item.key;
+      li.classList.toggle("reached", Boolean(item.ts));
+      const label = document.createElement("span");
+      label.className = "label";
+      label.textContent = `${item.label}: `;
+      const time = document.createElement("time");
+      time.textContent = timeText(item.ts);
+      if (item.at) time.dateTime = item.at;
+      li.append(label, time);
+      if (item.ts && item.key !== "received") {
+        const after = document.createElement("span");
+        after.className = "muted";
+        after.textContent = ` (+${(item.ts - createdTs).toFixed(1)} s)`;
+        li.appendChild(after);
+      }
+      return li;
+    }));
+  }
+
+  function renderClassifier(r) {
+    show("classifier-name", r.classifier_name || "not yet classified");
+    const info = r.classifier || { reasoning: "", probabilities: [], facts: [] };
+    document.getElementById("reasoning").textContent = info.reasoning || "";
+    const body = document.querySelector("#probabilities tbody");
+    body.replaceChildren(...info.probabilities.map((p) => {
+      const tr = document.createElement("tr");
+      cell(tr, p.label, `u${p.level}`);
+      const bar = document.createElement("td");
+      const meter = document.createElement("meter");
+      meter.min = 0; meter.max = 1; meter.value = p.probability;
+      bar.append(meter, ` ${(p.probability * 100).toFixed(1)} %`);
+      tr.appendChild(bar);
+      return tr;
+    }));
+    const facts = document.getElementById("classifier-facts");
+    facts.replaceChildren(...info.facts.flatMap((f) => {
+      const dt = document.createElement("dt");
+      dt.textContent = f.key;
+      const dd = document.createElement("dd");
+      dd.textContent = f.value;
+      return [dt, dd];
+    }));
+  }
+
+  function onSnapshot(r) {
+    show("status", r.status_label + (r.needs_review ? " (needs review)" : ""));
+    show("urgency", r.urgency_label || "not yet classified");
+    document.getElementById("urgency").className = r.urgency === null ? "" : `u${r.urgency}`;
+    show("rule-reason", r.rule_reason);
+    show("position", r.queue_position);
+    show("tokens", r.generated_tokens);
+    show("predicted", r.predicted_output_tokens);
+    show("error", r.error);
+    root.dataset.status = r.status;
+    finished = r.status === "done" || r.status === "failed";
+    if (finished || r.status === "queued" || r.answer.length > answer.length) {
+      // Finished: the stored answer is final. Queued: a restarted generation starts again.
+      answer = r.answer;
+      pending.clear();
+    }
+    drainPending();
+    showAnswer();
+    renderTimeline(r.timeline, r.created_ts);
+    renderClassifier(r);
+    if (pending.size && !finished) setTimeout(() => live.send({ type: "refresh" }), 300);
+  }
+
+  function onDelta(message) {
+    if (finished) return;
+    if (typeof message.offset === "number") place(message.offset, message.text);
+    else answer += message.text;
+    drainPending();
+    showAnswer();
+    show("tokens", message.generated_tokens);
+  }
+
+  const live = openLiveSocket(`/ws/requests/${encodeURIComponent(id)}/`, (message) => {
+    if (message.type === "request" && message.request) onSnapshot(message.request);
+    else if (message.type === "answer.delta") onDelta(message);
+  }, showConnection(document.getElementById("connection")));
 })();

@@ -1,85 +1,121 @@
-"""Websockets for the dispatcher board and for one request's page."""
+"""Websockets for the dispatcher board and for one request's page.
+
+Both refuse anyone who is not a dispatcher (close code 4403). The origin is checked before a
+consumer runs, by AllowedHostsOriginValidator in `triage_site.asgi`.
+"""
 import asyncio
 import time
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from . import events, selectors
+from .hub import hub_for_loop
 from .permissions import is_dispatcher
 
-# At most one board snapshot per this many seconds per connection: a burst of
-# changes costs one database read, and nothing is staler than this.
+# A request page gets at most one snapshot per SNAPSHOT_INTERVAL on changes, and one per
+# KEEPALIVE_INTERVAL anyway: its stored answer and timeline are never staler than that.
 SNAPSHOT_INTERVAL = 0.25
+KEEPALIVE_INTERVAL = 1.0
+UNKNOWN = {"type": "error", "message": "Unknown message; send {\"type\": \"refresh\"}."}
+FORBIDDEN = 4403
+
+
+async def _allowed(scope):
+    user = scope.get("user")
+    return user is not None and await database_sync_to_async(is_dispatcher)(user)
 
 
 class DispatcherConsumer(AsyncJsonWebsocketConsumer):
-    group = events.DASHBOARD_GROUP
+    """The board: every dashboard of a process shares one feed (see hub.py).
+
+    `?delta=1` asks for `board.delta` messages after the first full `board`; without it every
+    change sends the full board.
+    """
 
     async def connect(self):
-        if not await database_sync_to_async(is_dispatcher)(self.scope["user"]):
-            await self.close(code=4403)
+        if not await _allowed(self.scope):
+            await self.close(code=FORBIDDEN)
             return
-        self._snapshot_pending = False
-        self._last_snapshot = 0.0
-        await self.channel_layer.group_add(self.group_name(), self.channel_name)
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        self.wants_deltas = query.get("delta", ["0"])[0] in ("1", "true")
+        self.hub = hub_for_loop()
         await self.accept()
-        await self.send_snapshot()
-
-    def group_name(self):
-        return self.group
+        await self.hub.join(self, self.wants_deltas)
 
     async def disconnect(self, code):
-        await self.channel_layer.group_discard(self.group_name(), self.channel_name)
+        hub = getattr(self, "hub", None)
+        if hub is not None:
+            await hub.leave(self)
+
+    async def receive_json(self, content, **kwargs):
+        if isinstance(content, dict) and content.get("type") == "refresh":
+            await self.hub.resend(self)
+        else:
+            await self.send_json(UNKNOWN)
+
+
+class RequestConsumer(AsyncJsonWebsocketConsumer):
+    """One request: its state, its timeline, and its answer as it is written."""
+
+    async def connect(self):
+        if not await _allowed(self.scope):
+            await self.close(code=FORBIDDEN)
+            return
+        self.request_id = int(self.scope["url_route"]["kwargs"]["pk"])
+        self.group = events.request_group(self.request_id)
+        self._last_snapshot = 0.0
+        self._pending = None
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        await self.send_snapshot()
+        self._keepalive = asyncio.ensure_future(self._keep_alive())
+
+    async def disconnect(self, code):
+        for task in (getattr(self, "_keepalive", None), getattr(self, "_pending", None)):
+            if task is not None:
+                task.cancel()
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive_json(self, content, **kwargs):
         if isinstance(content, dict) and content.get("type") == "refresh":
             await self.send_snapshot()
         else:
-            await self.send_json({"type": "error", "message": "Unknown message; send {\"type\": \"refresh\"}."})
+            await self.send_json(UNKNOWN)
 
     async def send_snapshot(self):
         self._last_snapshot = time.monotonic()
-        self._snapshot_pending = False
-        snapshot = await database_sync_to_async(selectors.board_snapshot)()
-        await self.send_json({"type": "board", "board": snapshot})
+        snapshot = await database_sync_to_async(selectors.request_snapshot)(self.request_id)
+        await self.send_json({"type": "request", "request": snapshot})
+        return snapshot
+
+    async def _keep_alive(self):
+        while True:
+            await asyncio.sleep(KEEPALIVE_INTERVAL)
+            if time.monotonic() - self._last_snapshot >= KEEPALIVE_INTERVAL * 0.9:
+                await self.send_snapshot()
 
     async def request_changed(self, event):
-        """Coalesce bursts: one snapshot now, or one scheduled for the end of the interval."""
-        if self._snapshot_pending:
+        """Coalesce bursts: one snapshot now, or one at the end of the interval."""
+        if self._pending is not None and not self._pending.done():
             return
         delay = self._last_snapshot + SNAPSHOT_INTERVAL - time.monotonic()
         if delay <= 0:
             await self.send_snapshot()
-            return
-        self._snapshot_pending = True
-        self._delayed = asyncio.ensure_future(self._snapshot_after(delay))
+        else:
+            self._pending = asyncio.ensure_future(self._snapshot_after(delay))
 
     async def _snapshot_after(self, delay):
         await asyncio.sleep(delay)
         await self.send_snapshot()
 
+    async def answer_delta(self, event):
+        message = {"type": "answer.delta", "text": event["text"], "generated_tokens": event["generated_tokens"]}
+        if "offset" in event:
+            message["offset"] = event["offset"]
+        await self.send_json(message)
+
     async def worker_stats(self, event):
-        await self.send_json({"type": "worker", "stats": event["stats"]})
-
-    async def answer_delta(self, event):
-        """Only request pages subscribe to answer streams."""
-
-
-class RequestConsumer(DispatcherConsumer):
-    """One request: its state and its answer as it is written."""
-
-    def group_name(self):
-        return events.request_group(self.scope["url_route"]["kwargs"]["pk"])
-
-    async def send_snapshot(self):
-        self._last_snapshot = time.monotonic()
-        self._snapshot_pending = False
-        request_id = self.scope["url_route"]["kwargs"]["pk"]
-        snapshot = await database_sync_to_async(selectors.request_snapshot)(request_id)
-        await self.send_json({"type": "request", "request": snapshot})
-
-    async def answer_delta(self, event):
-        await self.send_json({
-            "type": "answer.delta", "text": event["text"], "generated_tokens": event["generated_tokens"],
-        })
+        """Request pages are not in the dashboard group; ignore stray stats."""

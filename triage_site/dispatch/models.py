@@ -10,3 +10,21 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self):
         return f"{self.worker_name} at {self.updated_at:%H:%M:%S}"
+
+
+class WorkerSample(models.Model):
+    """One heartbeat's throughput figures, kept for an hour for the dashboard's tokens/s chart."""
+
+    KEEP_SECONDS = 3600
+
+    worker_name = models.CharField(max_length=100)
+    recorded_at = models.DateTimeField(db_index=True)
+    tokens_per_second = models.FloatField(default=0.0)
+    active_requests = models.PositiveIntegerField(default=0)
+    queued_requests = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["recorded_at", "id"]
+
+    def __str__(self):
+        return f"{self.worker_name} {self.tokens_per_second} tok/s at {self.recorded_at:%H:%M:%S}"

@@ -1,13 +1,30 @@
 """Reads for the dispatcher board. One snapshot serves the first page load, every
 websocket update and every reconnect, so what a dispatcher sees is always the database's state."""
+import bisect
+from collections import defaultdict
+
+from django.db.models import Q
 from django.utils import timezone
 
-from triage_site.intake.models import OPEN_STATUSES, MedicalRequest, Status
+from triage_site.intake.models import OPEN_STATUSES, MedicalRequest, Status, Urgency
 
-from .models import WorkerHeartbeat
+from .models import WorkerHeartbeat, WorkerSample
 
 RECENTLY_FINISHED = 20
 HEARTBEAT_STALE_SECONDS = 10
+BOARD_TEXT_CHARS = 200
+CHART_WINDOW_SECONDS = 3600
+CHART_BUCKET_SECONDS = 60      # waiting time / time to first token: one point per class per minute
+QUEUE_SAMPLE_SECONDS = 30      # queue length per class: one sample every 30 s
+TOKENS_BUCKET_SECONDS = 10     # worker tokens/s: mean over 10 s
+URGENCY_CLASSES = [value for value, _ in Urgency.choices]
+
+# Fields that change every second by themselves; a row is "changed" only when something else changed.
+TICKING_FIELDS = ("waiting_seconds",)
+
+
+def _ts(moment):
+    return None if moment is None else round(moment.timestamp(), 3)
 
 
 def queue_positions():
@@ -18,11 +35,11 @@ def queue_positions():
     return {int(pk): index + 1 for index, pk in enumerate(heartbeat.queue_order)}, heartbeat
 
 
-def serialize_request(medical_request, position, now):
+def serialize_request(medical_request, position, now, text_chars=BOARD_TEXT_CHARS):
     waited_until = medical_request.first_token_at or now
     return {
         "id": medical_request.pk,
-        "text": medical_request.text[:300],
+        "text": medical_request.text[:text_chars],
         "location": medical_request.location,
         "status": medical_request.status,
         "status_label": medical_request.get_status_display(),
@@ -34,33 +51,87 @@ def serialize_request(medical_request, position, now):
         "generated_tokens": medical_request.generated_tokens,
         "queue_position": position,
         "created_at": medical_request.created_at.isoformat(),
+        "created_ts": _ts(medical_request.created_at),
+        "first_token_ts": _ts(medical_request.first_token_at),
+        "finished_ts": _ts(medical_request.finished_at),
         "waiting_seconds": round((waited_until - medical_request.created_at).total_seconds(), 1),
     }
+
+
+def board_order_key(positions):
+    def key(medical_request):
+        position = positions.get(medical_request.pk)
+        urgency = 5 if medical_request.urgency is None else medical_request.urgency
+        return (position is None, position or 0, urgency, medical_request.created_at, medical_request.pk)
+
+    return key
+
+
+BOARD_FIELDS = (
+    "id", "text", "location", "status", "urgency", "needs_review", "rule_reason", "predicted_output_tokens",
+    "generated_tokens", "created_at", "first_token_at", "finished_at",
+)
 
 
 def board_snapshot():
     now = timezone.now()
     positions, heartbeat = queue_positions()
-    open_requests = list(MedicalRequest.objects.filter(status__in=OPEN_STATUSES))
+    open_requests = list(MedicalRequest.objects.filter(status__in=OPEN_STATUSES).only(*BOARD_FIELDS))
     finished = list(
-        MedicalRequest.objects.filter(status__in=(Status.DONE, Status.FAILED)).order_by("-finished_at")[
-            :RECENTLY_FINISHED
-        ]
+        MedicalRequest.objects.filter(status__in=(Status.DONE, Status.FAILED)).only(*BOARD_FIELDS)
+        .order_by("-finished_at", "-id")[:RECENTLY_FINISHED]
     )
-
-    def board_order(medical_request):
-        position = positions.get(medical_request.pk)
-        urgency = 5 if medical_request.urgency is None else medical_request.urgency
-        return (position is None, position or 0, urgency, medical_request.created_at)
-
-    open_requests.sort(key=board_order)
+    open_requests.sort(key=board_order_key(positions))
     worker_alive = heartbeat is not None and (now - heartbeat.updated_at).total_seconds() < HEARTBEAT_STALE_SECONDS
     return {
         "generated_at": now.isoformat(),
+        "generated_ts": _ts(now),
         "open": [serialize_request(r, positions.get(r.pk), now) for r in open_requests],
         "finished": [serialize_request(r, None, now) for r in finished],
         "worker": {"alive": worker_alive, "stats": heartbeat.stats if heartbeat else {}},
     }
+
+
+def timeline(medical_request):
+    return [
+        {"key": key, "label": label, "ts": _ts(moment), "at": moment.isoformat() if moment else None}
+        for key, label, moment in (
+            ("received", "Received", medical_request.created_at),
+            ("classified", "Classified", medical_request.classified_at),
+            ("queued", "Queued", medical_request.queued_at),
+            ("first_token", "First token", medical_request.first_token_at),
+            ("finished", "Failed" if medical_request.status == Status.FAILED else "Done",
+             medical_request.finished_at),
+        )
+    ]
+
+
+def classifier_view(detail):
+    """What the classifier said, in a shape templates and scripts can show without knowing its version.
+
+    `reasoning` is its explanation, `probabilities` one (level, label, probability) per urgency
+    class when it reports them, `facts` every other scalar it stored.
+    """
+    detail = detail if isinstance(detail, dict) else {}
+    reasoning = detail.get("reasoning") or detail.get("explanation") or ""
+    probabilities = []
+    raw = detail.get("probabilities")
+    if isinstance(raw, dict):
+        raw = [raw.get(str(level), raw.get(level)) for level in URGENCY_CLASSES]
+    if isinstance(raw, list):
+        labels = dict(Urgency.choices)
+        for level, value in enumerate(raw):
+            if isinstance(value, (int, float)) and level in labels:
+                probabilities.append({"level": level, "label": labels[level], "probability": float(value)})
+    facts = []
+    for key, value in detail.items():
+        if key in ("reasoning", "explanation", "probabilities"):
+            continue
+        if isinstance(value, (dict, list)):
+            value = ", ".join(str(v) for v in value) if isinstance(value, list) else \
+                ", ".join(f"{k}={v}" for k, v in value.items())
+        facts.append({"key": str(key).replace("_", " "), "value": "" if value is None else str(value)})
+    return {"reasoning": str(reasoning), "probabilities": probabilities, "facts": facts}
 
 
 def request_snapshot(request_id):
@@ -68,8 +139,88 @@ def request_snapshot(request_id):
     if medical_request is None:
         return None
     positions, _ = queue_positions()
-    data = serialize_request(medical_request, positions.get(medical_request.pk), timezone.now())
-    data["text"] = medical_request.text
+    data = serialize_request(medical_request, positions.get(medical_request.pk), timezone.now(), text_chars=None)
     data["answer"] = medical_request.answer
     data["error"] = medical_request.error
+    data["timeline"] = timeline(medical_request)
+    data["classifier_name"] = medical_request.classifier_name
+    data["classifier"] = classifier_view(medical_request.classifier_detail)
+    data["model_urgency"] = medical_request.model_urgency
+    data["rule_urgency"] = medical_request.rule_urgency
     return data
+
+
+# --- charts --------------------------------------------------------------------------------------
+
+def _mean(values):
+    return round(sum(values) / len(values), 2) if values else None
+
+
+def charts_snapshot(now=None):
+    """The last hour, per urgency class: waiting time in the scheduler's queue and time to first
+    token (per-minute means), queue length (sampled every 30 s), and the worker's tokens/s.
+
+    Times are epoch seconds; series are keyed by urgency class ("0".."4").
+    """
+    now = now or timezone.now()
+    start = now - timezone.timedelta(seconds=CHART_WINDOW_SECONDS)
+    start_ts, now_ts = start.timestamp(), now.timestamp()
+
+    # Waiting time (queued -> first token) and time to first token (arrival -> first token).
+    waiting = defaultdict(lambda: defaultdict(list))
+    ttft = defaultdict(lambda: defaultdict(list))
+    rows = MedicalRequest.objects.filter(first_token_at__gte=start, urgency__isnull=False).values_list(
+        "urgency", "created_at", "queued_at", "first_token_at"
+    )
+    for urgency, created, queued, first in rows.iterator(chunk_size=2000):
+        bucket = int(first.timestamp() // CHART_BUCKET_SECONDS) * CHART_BUCKET_SECONDS
+        ttft[urgency][bucket].append((first - created).total_seconds())
+        if queued is not None:
+            waiting[urgency][bucket].append(max((first - queued).total_seconds(), 0.0))
+
+    def series(per_class):
+        out = {}
+        for level in URGENCY_CLASSES:
+            buckets = per_class.get(level, {})
+            xs = sorted(buckets)
+            out[str(level)] = {"x": [x + CHART_BUCKET_SECONDS / 2 for x in xs],
+                               "y": [_mean(buckets[x]) for x in xs],
+                               "n": [len(buckets[x]) for x in xs]}
+        return out
+
+    # Queue length per class: queued from queued_at until its first token (or its end if it never
+    # started). Requests requeued after a worker restart count from their original queued_at.
+    samples = [start_ts + i * QUEUE_SAMPLE_SECONDS for i in range(CHART_WINDOW_SECONDS // QUEUE_SAMPLE_SECONDS)]
+    samples.append(now_ts)
+    in_window = MedicalRequest.objects.filter(queued_at__isnull=False, queued_at__lte=now, urgency__isnull=False).filter(
+        Q(first_token_at__isnull=True) | Q(first_token_at__gte=start)
+    ).filter(Q(finished_at__isnull=True) | Q(finished_at__gte=start)).values_list(
+        "urgency", "queued_at", "first_token_at", "finished_at"
+    )
+    starts, ends = defaultdict(list), defaultdict(list)
+    for urgency, queued, first, finished in in_window.iterator(chunk_size=2000):
+        end = first or finished
+        starts[urgency].append(queued.timestamp())
+        ends[urgency].append(end.timestamp() if end else float("inf"))
+    queue = {}
+    for level in URGENCY_CLASSES:
+        s, e = sorted(starts.get(level, [])), sorted(ends.get(level, []))
+        # queued at or before t, and not yet left at t
+        queue[str(level)] = [bisect.bisect_right(s, t) - bisect.bisect_right(e, t) for t in samples]
+
+    # Worker throughput.
+    tokens = defaultdict(list)
+    for recorded, rate in WorkerSample.objects.filter(recorded_at__gte=start).values_list(
+        "recorded_at", "tokens_per_second"
+    ).iterator(chunk_size=2000):
+        tokens[int(recorded.timestamp() // TOKENS_BUCKET_SECONDS) * TOKENS_BUCKET_SECONDS].append(rate)
+    token_x = sorted(tokens)
+
+    return {
+        "generated_ts": round(now_ts, 3),
+        "window_start_ts": round(start_ts, 3),
+        "waiting": series(waiting),
+        "ttft": series(ttft),
+        "queue": {"x": [round(t, 3) for t in samples], "by_class": queue},
+        "tokens": {"x": [x + TOKENS_BUCKET_SECONDS / 2 for x in token_x], "y": [_mean(tokens[x]) for x in token_x]},
+    }

@@ -1,0 +1,61 @@
+"""The Celery task that runs a stored SimulationRun.
+
+`run_simulation_run(run_id)` is acknowledged late (a worker dying mid-run leaves the message to be redelivered)
+and idempotent: a run already done or failed is skipped; a run left `running` by a dead worker is run again
+from the start (simulations are deterministic, so the result is the same). Progress goes to the database at
+most every PROGRESS_INTERVAL_S seconds; any exception marks the run failed with its message.
+"""
+import logging
+import time
+
+from celery import shared_task
+from django.utils import timezone
+
+from . import runner
+from .models import SimulationRun
+
+logger = logging.getLogger(__name__)
+PROGRESS_INTERVAL_S = 0.5
+Status = SimulationRun.Status
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def run_simulation_run(run_id):
+    claimed = SimulationRun.objects.filter(pk=run_id, status__in=(Status.PENDING, Status.RUNNING)).update(
+        status=Status.RUNNING, started_at=timezone.now(), progress=0.0, error="")
+    if not claimed:
+        logger.info("simulation run %s is finished or gone; not running it again", run_id)
+        return
+    run = SimulationRun.objects.get(pk=run_id)
+    last_write = [0.0]
+
+    def progress(fraction):
+        now = time.monotonic()
+        if now - last_write[0] >= PROGRESS_INTERVAL_S:
+            last_write[0] = now
+            SimulationRun.objects.filter(pk=run_id, status=Status.RUNNING).update(
+                progress=min(1.0, max(0.0, fraction)))
+
+    try:
+        result = runner.execute(run.params, run.policies, run.seeds,
+                                trace=run.trace if run.source == SimulationRun.Source.RECORDED else None,
+                                progress=progress)
+    except Exception as exc:  # noqa: BLE001 - any failure is shown on the run's page
+        logger.exception("simulation run %s failed", run_id)
+        message = str(exc) or exc.__class__.__name__
+        SimulationRun.objects.filter(pk=run_id).update(
+            status=Status.FAILED, error=f"{exc.__class__.__name__}: {message}", finished_at=timezone.now())
+        return
+    SimulationRun.objects.filter(pk=run_id).update(status=Status.DONE, progress=1.0, result=result,
+                                                   finished_at=timezone.now())
+
+
+def enqueue(run):
+    """Queue the run; if the broker cannot take it, the run fails with the reason instead of staying pending."""
+    try:
+        run_simulation_run.delay(run.pk)
+    except Exception as exc:  # noqa: BLE001 - broker outage
+        logger.exception("could not queue simulation run %s", run.pk)
+        SimulationRun.objects.filter(pk=run.pk, status=Status.PENDING).update(
+            status=Status.FAILED, error=f"Could not queue the run: {exc}", finished_at=timezone.now())
+

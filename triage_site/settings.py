@@ -141,6 +141,17 @@ TRIAGE_MAX_ANSWER_TOKENS = int(os.environ.get("TRIAGE_MAX_ANSWER_TOKENS", "400")
 TRIAGE_SCHEDULER_POLICY = os.environ.get("TRIAGE_SCHEDULER_POLICY", "semantic")
 TRIAGE_MODEL_CACHE = Path(os.environ.get("TRIAGE_MODEL_CACHE", VAR_DIR / "models"))
 
+# Urgency classifier: a packaged MiniLM encoder by default; a Hugging Face id or a local
+# path for sites with bigger models (loaded offline).
+TRIAGE_CLASSIFIER_ENCODER = os.environ.get("TRIAGE_CLASSIFIER_ENCODER", "")
+if os.environ.get("TRIAGE_CLASSIFIER_HEAD"):
+    TRIAGE_CLASSIFIER_HEAD = os.environ["TRIAGE_CLASSIFIER_HEAD"]
+TRIAGE_CLASSIFIER_FALLBACK_URGENCY = int(os.environ.get("TRIAGE_CLASSIFIER_FALLBACK_URGENCY", "2"))
+TRIAGE_CLASSIFIER_RELOAD_S = float(os.environ.get("TRIAGE_CLASSIFIER_RELOAD_S", "60"))
+TRIAGE_CLASSIFIER_REVIEW_BELOW = float(os.environ.get("TRIAGE_CLASSIFIER_REVIEW_BELOW", "0.45"))
+TRIAGE_CLASSIFIER_BATCH_WINDOW_S = float(os.environ.get("TRIAGE_CLASSIFIER_BATCH_WINDOW_S", "0.02"))
+TRIAGE_CLASSIFIER_BATCH_MAX = int(os.environ.get("TRIAGE_CLASSIFIER_BATCH_MAX", "16"))
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

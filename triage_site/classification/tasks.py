@@ -24,7 +24,6 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from triage_site.dispatch import events
 from triage_site.intake import services
 from triage_site.intake.models import MedicalRequest, Status
 
@@ -44,11 +43,7 @@ def backoff_seconds(retries, base=2.0, cap=60.0):
 
 def claim(request_id):
     """Atomically move a request from received to classifying; True if this caller claimed it."""
-    claimed = MedicalRequest.objects.filter(pk=request_id, status=Status.RECEIVED).update(
-        status=Status.CLASSIFYING) == 1
-    if claimed:
-        events.publish_request_changed(request_id)
-    return claimed
+    return services.mark_classifying(request_id)
 
 
 def claim_peers(exclude_id, limit):

@@ -79,11 +79,13 @@ def record_classification(request_id, *, urgency, predicted_output_tokens, model
 
 
 def mark_classifying(request_id):
+    """Claim a received request for classification; True only for the one caller that claimed it."""
     updated = MedicalRequest.objects.filter(pk=request_id, status=Status.RECEIVED).update(
         status=Status.CLASSIFYING
     )
     if updated:
         events.publish_request_changed(request_id)
+    return bool(updated)
 
 
 def requeue_interrupted():

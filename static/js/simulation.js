@@ -103,7 +103,10 @@
     var container = document.getElementById("gantt-charts");
     result.policies.forEach(function (policy, index) {
       var sample = result.per_policy[policy].sample;
-      var labels = sample.map(function (r) { return "#" + r.request_id + " u" + r.urgency; });
+      var labels = sample.map(function (r) {
+        var id = r.source_id === undefined || r.source_id === null ? r.request_id : r.source_id;
+        return "#" + id + " u" + r.urgency;
+      });
       var segments = {
         classifier: { color: "#bdbdbd", y: [], base: [], x: [] },
         waiting: { color: "#ffb74d", y: [], base: [], x: [] },

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import os
+import re
 import tempfile
 from dataclasses import fields
 
@@ -57,15 +58,31 @@ def execute(params: dict, policies: list, seeds: list, trace=None, progress=None
                     if progress is not None and total:
                         progress((unit + done / total) / units)
 
-                results.append(run_simulation(sim_params, progress=report, progress_every=200))
+                try:
+                    results.append(run_simulation(sim_params, progress=report, progress_every=200))
+                except ValueError as exc:
+                    raise ValueError(_name_recorded_request(str(exc), trace)) from exc
                 if progress is not None:
                     progress((unit + 1) / units)
             per_policy[policy] = reduce_policy(results, params.get("batch_size", 16))
+            if trace:
+                # load_trace numbers requests by line and the trace is in arrival order: map back to the
+                # recorded request's id so the Gantt chart names real requests.
+                for rec in per_policy[policy]["sample"]:
+                    rec["source_id"] = trace[rec["request_id"]].get("request_id")
     finally:
         if trace_path:
             os.unlink(trace_path)
     return {"policies": list(policies), "seeds": list(seeds), "classes": list(CLASSES),
             "per_policy": per_policy, "ratios": ratios_to_fcfs(per_policy)}
+
+
+def _name_recorded_request(message, trace):
+    """The simulator numbers trace requests 0..n-1; add the recorded request's id to its message."""
+    match = re.match(r"request (\d+) ", message)
+    if trace and match and int(match.group(1)) < len(trace):
+        return f"{message} (recorded request #{trace[int(match.group(1))].get('request_id')})"
+    return message
 
 
 def reduce_policy(results, batch_size) -> dict:

@@ -80,6 +80,8 @@
   function timelines() {
     var result = data.result;
     var container = document.getElementById("timeline-charts");
+    // All boxes first, so that the grid has its final layout when Plotly measures each chart's width.
+    var boxes = result.policies.map(function (policy, index) { return chartBox(container, "timeline-" + index, policy); });
     result.policies.forEach(function (policy, index) {
       var timeline = result.per_policy[policy].timeline;
       var t = timeline.map(function (p) { return p[0]; });
@@ -89,10 +91,9 @@
       });
       traces.push({ type: "scatter", mode: "lines", line: { shape: "hv", color: "#000", dash: "dot" },
                     name: "running", x: t, y: timeline.map(function (p) { return p[6]; }) });
-      var chart = chartBox(container, "timeline-" + index, policy);
-      Plotly.newPlot(chart, traces, {
-        height: 280, margin: { t: 10, r: 10, b: 40, l: 45 }, showlegend: index === 0,
-        legend: { orientation: "h", y: -0.25 },
+      Plotly.newPlot(boxes[index], traces, {
+        height: 300, margin: { t: 30, r: 10, b: 40, l: 45 },
+        legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom", font: { size: 10 } },
         xaxis: { title: { text: "simulated seconds" } }, yaxis: { title: { text: "requests" }, rangemode: "tozero" }
       }, PLOT_CONFIG);
     });
@@ -101,6 +102,7 @@
   function gantt() {
     var result = data.result;
     var container = document.getElementById("gantt-charts");
+    var boxes = result.policies.map(function (policy, index) { return chartBox(container, "gantt-" + index, policy); });
     result.policies.forEach(function (policy, index) {
       var sample = result.per_policy[policy].sample;
       var labels = sample.map(function (r) {
@@ -130,10 +132,9 @@
         return { type: "bar", orientation: "h", name: kind, y: s.y, x: s.x, base: s.base,
                  marker: { color: s.color }, hovertemplate: "%{y}: %{base:.2f} s → +%{x:.2f} s<extra>" + kind + "</extra>" };
       });
-      var chart = chartBox(container, "gantt-" + index, policy);
-      Plotly.newPlot(chart, traces, {
-        barmode: "overlay", height: Math.max(260, 14 * sample.length + 80), margin: { t: 10, r: 10, b: 40, l: 80 },
-        showlegend: index === 0, legend: { orientation: "h", y: -0.08 },
+      Plotly.newPlot(boxes[index], traces, {
+        barmode: "overlay", height: Math.max(260, 14 * sample.length + 90), margin: { t: 30, r: 10, b: 40, l: 80 },
+        legend: { orientation: "h", x: 0, y: 1.0, yanchor: "bottom", font: { size: 10 } },
         xaxis: { title: { text: "simulated seconds" } },
         yaxis: { autorange: "reversed", type: "category", categoryorder: "array", categoryarray: labels,
                  tickfont: { size: 9 } }

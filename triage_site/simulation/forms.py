@@ -100,7 +100,7 @@ class SyntheticRunForm(HardwareForm):
 
     RANGES = {
         **HardwareForm.RANGES,
-        "user_request_gap": (0, False, 86400, "Request gap must be greater than 0 seconds (and at most a day)."),
+        "user_request_gap": (0, False, None, "Request gap must be greater than 0 seconds."),
         "max_concurrent_user_requests": (1, True, MAX_BURST, f"Burst size must be a whole number from 1 to {MAX_BURST}."),
         "gap_num": (1, True, MAX_GAP_NUM, f"Arrival instants must be a whole number from 1 to {MAX_GAP_NUM}."),
         "priority_error_rate": (0, True, 1, "Urgency error rate must be between 0 and 1."),
@@ -145,6 +145,7 @@ class ReplayForm(HardwareForm):
                    "aging_bound", "preemption", "token_budget"]
 
     def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "replay_%s")  # shares the page with the synthetic form: distinct ids
         super().__init__(*args, **kwargs)
         now = timezone.localtime()
         self.fields["start"].initial = _local_input(now.replace(hour=0, minute=0, second=0, microsecond=0))

@@ -118,7 +118,7 @@
     cell(tr, r.queue_position, "position");
     const age = cell(tr, formatDuration(now() - r.created_ts), "age");
     age.dataset.created = r.created_ts;
-    cell(tr, `${r.predicted_output_tokens ?? "—"} / ${r.generated_tokens}`, "tokens");
+    cell(tr, `${r.generated_tokens} / ${r.predicted_output_tokens ?? "—"}`, "tokens");
     cell(tr, r.rule_reason || "", "rule");
     tr.hidden = !visible(r);
     return tr;
@@ -134,7 +134,7 @@
     cell(tr, r.urgency_label || "unclassified", r.urgency === null ? "unclassified" : `u${r.urgency}`);
     cell(tr, statusText(r), `status status-${r.status}`);
     cell(tr, r.first_token_ts ? formatDuration(r.first_token_ts - r.created_ts) : "—");
-    cell(tr, `${r.predicted_output_tokens ?? "—"} / ${r.generated_tokens}`, "tokens");
+    cell(tr, `${r.generated_tokens} / ${r.predicted_output_tokens ?? "—"}`, "tokens");
     cell(tr, r.rule_reason || "", "rule");
     tr.hidden = !visible(r);
     return tr;

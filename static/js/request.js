@@ -94,7 +94,7 @@
     show("position", r.queue_position);
     show("tokens", r.generated_tokens);
     show("predicted", r.predicted_output_tokens);
-    show("error", r.error);
+    document.getElementById("error").textContent = r.error || "";
     root.dataset.status = r.status;
     finished = r.status === "done" || r.status === "failed";
     if (finished || r.status === "queued" || r.answer.length > answer.length) {

@@ -139,7 +139,8 @@ def request_snapshot(request_id):
     if medical_request is None:
         return None
     positions, _ = queue_positions()
-    data = serialize_request(medical_request, positions.get(medical_request.pk), timezone.now(), text_chars=None)
+    position = positions.get(medical_request.pk) if medical_request.is_open else None
+    data = serialize_request(medical_request, position, timezone.now(), text_chars=None)
     data["answer"] = medical_request.answer
     data["error"] = medical_request.error
     data["timeline"] = timeline(medical_request)

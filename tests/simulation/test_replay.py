@@ -82,11 +82,11 @@ def replay_post(start=START, end=END, **changes):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_replay_of_a_recorded_window_runs_every_policy(dispatcher_client, settings):
+def test_replay_of_a_recorded_window_runs_every_policy(dispatcher_client, settings, worker_ran):
     settings.TIME_ZONE = "UTC"
     rows = recorded_window()
     response = dispatcher_client.post(reverse("simulation:replay"), replay_post())
-    run = SimulationRun.objects.get()
+    run = worker_ran(SimulationRun.objects.get())
     assert response.status_code == 302 and response["Location"] == f"/simulation/runs/{run.pk}/"
     assert run.source == "recorded" and run.window_start == START and run.window_end == END
     assert run.status == "done", run.error
@@ -113,11 +113,11 @@ def test_replay_of_an_empty_window_is_a_form_error(dispatcher_client):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_replay_that_cannot_fit_fails_with_the_reason(dispatcher_client):
+def test_replay_that_cannot_fit_fails_with_the_reason(dispatcher_client, worker_ran):
     # A 7B model on a 24 GB A5000 has room for a few thousand tokens of KV: this prompt can never be admitted.
     big = make_request(5, status="done", urgency=0, prompt_tokens=200_000, generated_tokens=10)
     response = dispatcher_client.post(reverse("simulation:replay"), replay_post(setting="A5000_7B"))
-    run = SimulationRun.objects.get()
+    run = worker_ran(SimulationRun.objects.get())
     assert run.status == "failed"
     assert run.error.startswith("ValueError: request 0 needs") and "KV blocks for its prompt" in run.error
     assert run.error.endswith(f"(recorded request #{big.pk})")

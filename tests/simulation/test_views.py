@@ -36,9 +36,9 @@ def test_bad_parameters_rerender_the_form_with_errors(dispatcher_client):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_synthetic_run_end_to_end(dispatcher_client, dispatcher):
+def test_synthetic_run_end_to_end(dispatcher_client, dispatcher, worker_ran):
     response = dispatcher_client.post(reverse("simulation:index"), SMALL_RUN)
-    run = SimulationRun.objects.get()
+    run = worker_ran(SimulationRun.objects.get())
     assert response.status_code == 302
     assert response["Location"] == reverse("simulation:detail", args=[run.pk]) == f"/simulation/runs/{run.pk}/"
     assert run.status == "done", run.error
@@ -88,11 +88,11 @@ def test_synthetic_run_end_to_end(dispatcher_client, dispatcher):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_finished_run_is_not_run_again(dispatcher_client):
+def test_finished_run_is_not_run_again(dispatcher_client, worker_ran):
     from triage_site.simulation.tasks import run_simulation_run
 
     dispatcher_client.post(reverse("simulation:index"), {**SMALL_RUN, "policies": ["fcfs"]})
-    run = SimulationRun.objects.get()
+    run = worker_ran(SimulationRun.objects.get())
     SimulationRun.objects.filter(pk=run.pk).update(result={"marker": True})
     run_simulation_run(run.pk)
     run.refresh_from_db()
@@ -100,7 +100,7 @@ def test_finished_run_is_not_run_again(dispatcher_client):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_failed_run_shows_why(dispatcher_client, monkeypatch):
+def test_failed_run_shows_why(dispatcher_client, monkeypatch, worker_ran):
     from triage_site.simulation import runner
 
     def explode(*args, **kwargs):
@@ -108,7 +108,7 @@ def test_failed_run_shows_why(dispatcher_client, monkeypatch):
 
     monkeypatch.setattr(runner, "run_simulation", explode)
     response = dispatcher_client.post(reverse("simulation:index"), SMALL_RUN)
-    run = SimulationRun.objects.get()
+    run = worker_ran(SimulationRun.objects.get())
     assert run.status == "failed"
     assert run.error == "RuntimeError: simulation stalled: requests queued but none can be scheduled"
     page = dispatcher_client.get(response["Location"]).content.decode()

@@ -59,8 +59,8 @@ def simulation_server(tmp_path_factory):
                 "HF_HUB_OFFLINE": "1"})
 
     def manage(*args):
-        subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True,
-                       timeout=180)
+        return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True,
+                              capture_output=True, text=True, timeout=180).stdout
 
     manage("migrate", "--noinput")
     password_file = tmp / "password"
@@ -81,7 +81,8 @@ def simulation_server(tmp_path_factory):
                 pass
             assert time.monotonic() < deadline, "server did not come up"
             time.sleep(0.3)
-        yield {"base_url": base_url, "username": "simulator", "password": password_file.read_text().strip()}
+        yield {"base_url": base_url, "username": "simulator", "password": password_file.read_text().strip(),
+               "manage": manage}
     finally:
         process.terminate()
         try:
@@ -109,27 +110,35 @@ def simulation_browser():
         playwright.stop()
 
 
-def test_replay_page_draws_its_charts(simulation_server, simulation_browser):
-    base = simulation_server["base_url"]
-    context = simulation_browser.new_context(viewport={"width": 1400, "height": 1000})
+def _signed_in_page(server, browser, errors, outside, next_path="/simulation/"):
+    base = server["base_url"]
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(60_000)
-    errors, outside = [], []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("request", lambda req: outside.append(req.url) if not req.url.startswith(base) else None)
+    page.goto(f"{base}{next_path}")
+    assert "/login/" in page.url
+    page.fill("#id_username", server["username"])
+    page.fill("#id_password", server["password"])
+    page.click("form button[type=submit]")
+    page.wait_for_url(f"{base}{next_path}")
+    return context, page
+
+
+def test_replay_page_draws_its_charts(simulation_server, simulation_browser):
+    base = simulation_server["base_url"]
+    errors, outside = [], []
+    context, page = _signed_in_page(simulation_server, simulation_browser, errors, outside)
     try:
-        page.goto(f"{base}/simulation/")
-        assert "/login/" in page.url
-        page.fill("#id_username", simulation_server["username"])
-        page.fill("#id_password", simulation_server["password"])
-        page.click("form button[type=submit]")
-        page.wait_for_url(f"{base}/simulation/")
 
         # A bad parameter comes back as a clear form error.
         synthetic = page.locator("#synthetic form")
         synthetic.locator("#id_user_request_gap").fill("0")
         synthetic.locator("button[type=submit]").click()
         page.wait_for_selector("text=Request gap must be greater than 0 seconds.")
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT.with_name("simulation-form.png")), full_page=True)
 
         # Replay the recorded window through every policy.
         replay = page.locator("#replay form")
@@ -157,6 +166,39 @@ def test_replay_page_draws_its_charts(simulation_server, simulation_browser):
         assert csv.ok and csv.text().startswith("policy,class,metric,")
         SCREENSHOT.parent.mkdir(exist_ok=True)
         page.screenshot(path=str(SCREENSHOT), full_page=True)
+        assert not errors, errors
+        assert not outside, f"requests left the server: {outside}"
+    finally:
+        context.close()
+
+
+QUEUE_RUN = """
+from triage_site.simulation.models import SimulationRun
+run = SimulationRun.objects.create(params={"setting": "A100_4B", "user_request_gap": 1.0,
+                                           "max_concurrent_user_requests": 3, "gap_num": 3, "batch_size": 4},
+                                   policies=["fcfs", "semantic"], seeds=[0])
+print(run.pk)
+"""
+
+
+def test_run_page_follows_a_queued_run_until_it_is_done(simulation_server, simulation_browser):
+    """With a broker the run is still queued when its page opens: the progress bar polls status.json and the
+    page shows the charts once a worker has finished it (here the task is run by hand, as a worker would)."""
+    manage = simulation_server["manage"]
+    run_id = int(manage("shell", "-c", QUEUE_RUN).strip().splitlines()[-1])
+    errors, outside = [], []
+    context, page = _signed_in_page(simulation_server, simulation_browser, errors, outside,
+                                    next_path=f"/simulation/runs/{run_id}/")
+    try:
+        assert page.locator("#run-progress").is_visible()
+        assert page.locator("#run-status").inner_text() == "Pending"
+        with page.expect_response(lambda r: r.url.endswith(f"/runs/{run_id}/status.json")):
+            pass
+        manage("shell", "-c", f"from triage_site.simulation.tasks import run_simulation_run; run_simulation_run({run_id})")
+        page.wait_for_selector("#run-status:has-text('Done')")
+        page.wait_for_function("document.querySelectorAll('#gantt-charts .main-svg').length >= 2")
+        assert page.locator("#chart-mean-waiting .trace.bars").count() == 2
+        assert not page.locator("#run-progress").is_visible()
         assert not errors, errors
         assert not outside, f"requests left the server: {outside}"
     finally:

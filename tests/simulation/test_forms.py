@@ -60,3 +60,11 @@ def test_seed_lists_are_accepted():
     form = form_with(seeds="1, 3,5")
     assert form.is_valid(), form.errors
     assert form.cleaned_data["seeds"] == [1, 3, 5]
+
+
+def test_runs_too_large_to_simulate_are_refused():
+    form = form_with(policies=["fcfs", "sjf", "pjf", "semantic"], gap_num="2000", max_concurrent_user_requests="200",
+                     seeds="0-9")
+    assert not form.is_valid()
+    assert form.non_field_errors() == ["This run would simulate about 8,000,000 requests; at most 200,000 per run. "
+                                       "Use fewer arrival instants, smaller bursts, fewer seeds or fewer policies."]

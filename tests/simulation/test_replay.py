@@ -109,6 +109,8 @@ def test_replay_of_an_empty_window_is_a_form_error(dispatcher_client):
     assert "No requests were received in this window: there is nothing to replay." in response.content.decode()
     response = dispatcher_client.post(reverse("simulation:replay"), replay_post(start=END, end=START))
     assert "The window must end after it starts." in response.content.decode()
+    response = dispatcher_client.post(reverse("simulation:replay"), replay_post(end=START + timedelta(days=40)))
+    assert "The window may be at most 31 days long." in response.content.decode()
     assert not SimulationRun.objects.exists()
 
 
@@ -122,3 +124,14 @@ def test_replay_that_cannot_fit_fails_with_the_reason(dispatcher_client, worker_
     assert run.error.startswith("ValueError: request 0 needs") and "KV blocks for its prompt" in run.error
     assert run.error.endswith(f"(recorded request #{big.pk})")
     assert "KV blocks for its prompt" in dispatcher_client.get(response["Location"]).content.decode()
+
+
+@pytest.mark.django_db
+def test_replay_of_too_many_requests_is_a_form_error(dispatcher_client, monkeypatch):
+    from triage_site.simulation import forms
+
+    monkeypatch.setattr(forms, "MAX_SIMULATED_REQUESTS", 8)
+    recorded_window()
+    response = dispatcher_client.post(reverse("simulation:replay"), replay_post())
+    assert response.status_code == 400
+    assert "The window holds 5 classified requests; at most 2 can be replayed at once." in response.content.decode()

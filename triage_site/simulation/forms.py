@@ -20,6 +20,7 @@ MAX_SEEDS = 20
 MAX_GAP_NUM = 2000
 MAX_BURST = 200
 MAX_WINDOW = timedelta(days=31)
+MAX_SIMULATED_REQUESTS = 200_000
 SEEDS_RE = re.compile(r"^\s*-?\d+\s*(-\s*-?\d+\s*)?$|^\s*-?\d+\s*(,\s*-?\d+\s*)*$")
 
 
@@ -129,6 +130,14 @@ class SyntheticRunForm(HardwareForm):
     def clean(self):
         cleaned = super().clean()
         self.check_with_simulator(self.param_values(), cleaned.get("policies") or ())
+        if not self.errors:
+            # each instant brings randint(0, burst) requests: burst / 2 on average
+            expected = (cleaned["gap_num"] * cleaned["max_concurrent_user_requests"] / 2 * len(cleaned["seeds"])
+                        * len(cleaned["policies"]))
+            if expected > MAX_SIMULATED_REQUESTS:
+                self.add_error(None, f"This run would simulate about {expected:,.0f} requests; at most "
+                                     f"{MAX_SIMULATED_REQUESTS:,} per run. Use fewer arrival instants, smaller "
+                                     "bursts, fewer seeds or fewer policies.")
         return cleaned
 
 
@@ -166,4 +175,9 @@ class ReplayForm(HardwareForm):
                 self.trace, self.trace_notes = recorded_trace(start, end)
             except EmptyWindow as exc:
                 self.add_error(None, str(exc))
+            else:
+                if len(self.trace) * len(runner.POLICY_CHOICES) > MAX_SIMULATED_REQUESTS:
+                    self.add_error(None, f"The window holds {len(self.trace):,} classified requests; at most "
+                                         f"{MAX_SIMULATED_REQUESTS // len(runner.POLICY_CHOICES):,} can be replayed "
+                                         "at once. Choose a shorter window.")
         return cleaned

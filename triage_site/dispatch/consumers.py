@@ -87,7 +87,7 @@ class RequestConsumer(AsyncJsonWebsocketConsumer):
 
     async def send_snapshot(self):
         self._last_snapshot = time.monotonic()
-        snapshot = await database_sync_to_async(selectors.request_snapshot)(self.request_id)
+        snapshot = await database_sync_to_async(selectors.request_snapshot, thread_sensitive=False)(self.request_id)
         await self.send_json({"type": "request", "request": snapshot})
         return snapshot
 

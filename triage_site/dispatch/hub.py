@@ -36,6 +36,12 @@ GROUP_RENEW_SECONDS = 600   # re-join the group long before the channel layer's 
 _hubs = {}
 
 
+def _read(function):
+    """Board reads run off the thread that serves Django's sync views (thread_sensitive=False):
+    a slow form submission must not hold up every dashboard's update."""
+    return database_sync_to_async(function, thread_sensitive=False)
+
+
 def hub_for_loop():
     loop = asyncio.get_running_loop()
     hub = _hubs.get(loop)
@@ -158,7 +164,7 @@ class BoardHub:
     # --- snapshots (call with the lock held) --------------------------------------------------------
     async def _refresh_board(self):
         self.dirty.clear()  # a change that lands while we read sets it again
-        board = await database_sync_to_async(selectors.board_snapshot)()
+        board = await _read(selectors.board_snapshot)()
         self.reads += 1
         self.board_at = time.monotonic()
         rows = {row["id"]: row for row in board["open"] + board["finished"]}
@@ -196,7 +202,7 @@ class BoardHub:
 
     async def _refresh_charts(self, broadcast):
         self.charts_dirty = False
-        charts = await database_sync_to_async(selectors.charts_snapshot)()
+        charts = await _read(selectors.charts_snapshot)()
         self.charts_at = time.monotonic()
         self.charts_text = _encode({"type": "charts", "charts": charts})
         if broadcast:

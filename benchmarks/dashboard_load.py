@@ -1,0 +1,362 @@
+"""Load test of the live dispatcher board: many dashboards, a steady stream of new requests.
+
+    .venv/bin/python benchmarks/dashboard_load.py --dashboards 200 --rate 20 --seconds 30
+
+Starts `manage.py serve` (daphne + the embedded inference worker, tiny model, SQLite in a fresh
+temporary directory) on 127.0.0.1, or targets one given with --url (127.0.0.1/localhost only;
+then pass the server's TRIAGE_VAR_DIR / DATABASE_URL in the environment so that the status-change
+timestamps can be read afterwards). It signs in, opens N board websockets the way the browser page
+does (`/ws/board/?delta=1`, spread over several client processes), submits requests through the
+intake form at a fixed rate, and measures for every status change the database records (received:
+created_at, queued: queued_at, running: first_token_at, done/failed: finished_at) the time until
+each dashboard shows that status (or a later one) for that request. Prints a table, writes JSON.
+Bounded: at most 1000 dashboards, 100 requests/s, 300 s.
+"""
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+ORDER = ["received", "classifying", "queued", "running", "done", "failed"]
+RANK = {status: index for index, status in enumerate(ORDER)}
+RANK["failed"] = RANK["done"]
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(var_dir, answer_tokens, classifier):
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL")}
+    env.update({"TRIAGE_VAR_DIR": str(var_dir), "TRIAGE_MODEL_CACHE": str(ROOT / "var" / "models"),
+                "TRIAGE_INFERENCE_MODEL": "tiny", "TRIAGE_MAX_ANSWER_TOKENS": str(answer_tokens),
+                "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "TRIAGE_LOG_LEVEL": "WARNING"})
+    if classifier == "rules":
+        env["TRIAGE_CLASSIFIER_ENCODER"] = str(var_dir / "no-encoder")  # model unavailable: rules only
+    for args in (["migrate", "--noinput"], ["create_dispatcher", "bench", "--password-file", str(var_dir / "pw")]):
+        subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True,
+                       timeout=300)
+    log = open(var_dir / "server.log", "w")
+    process = subprocess.Popen([sys.executable, "manage.py", "serve", "--port", str(port)], cwd=ROOT, env=env,
+                               stdout=log, stderr=subprocess.STDOUT)
+    return process, f"http://127.0.0.1:{port}", "bench", (var_dir / "pw").read_text().strip(), env
+
+
+def wait_up(base_url, process, timeout=120):
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise SystemExit(f"server exited with {process.returncode}")
+        try:
+            if httpx.get(f"{base_url}/login/", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit("server did not come up")
+
+
+def sign_in(base_url, username, password):
+    import httpx
+
+    client = httpx.Client(base_url=base_url, timeout=30)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', client.get("/login/").text).group(1)
+    response = client.post("/login/", data={"username": username, "password": password,
+                                            "csrfmiddlewaretoken": token, "next": "/dispatch/"})
+    if response.status_code != 302:
+        raise SystemExit(f"sign-in failed: {response.status_code}")
+    return client
+
+
+def warm_up(client, timeout=120):
+    """One request through the whole path first: loads the classifier and the model."""
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', client.get("/").text).group(1)
+    response = client.post("/", data={"text": "warm-up: headache since this morning", "csrfmiddlewaretoken": token})
+    location = response.headers.get("location", "")
+    deadline = time.monotonic() + timeout
+    while location and time.monotonic() < deadline:
+        if 'data-status="done"' in client.get(location).text:
+            return
+        time.sleep(0.5)
+
+
+# --- dashboards (client processes) -------------------------------------------------------------------
+
+def run_dashboards(args):
+    """One client process: `count` board websockets; returns first-seen times per (request, rank)."""
+    ws_url, origin, cookie, count, stop_at, ready_queue, index, stop_value = args
+
+    def stopping():
+        stop = stop_value.value
+        return time.time() > stop_at or (stop > 0 and time.time() > stop)
+    import websockets
+
+    seen = {}  # (client, request_id, rank) -> time first shown
+    stats = {"messages": 0, "bytes": 0, "connected": 0, "failed": 0, "refreshes": 0, "connect_s": []}
+
+    async def dashboard(number):
+        started = time.monotonic()
+        try:
+            socket_ = await websockets.connect(ws_url, origin=origin, additional_headers={"Cookie": cookie},
+                                               open_timeout=60, max_size=None, ping_interval=None)
+        except Exception:
+            stats["failed"] += 1
+            return
+        stats["connected"] += 1
+        stats["connect_s"].append(time.monotonic() - started)
+        rows, version = {}, None
+        try:
+            while not stopping():
+                try:
+                    raw = await asyncio.wait_for(socket_.recv(), timeout=0.5)
+                except asyncio.TimeoutError:
+                    continue
+                now = time.time()
+                stats["messages"] += 1
+                stats["bytes"] += len(raw)
+                if raw.startswith('{"type":"charts"') or raw.startswith('{"type":"worker"'):
+                    continue  # charts and worker stats: not part of this measurement
+                message = json.loads(raw)
+                kind = message["type"]
+                if kind == "board":
+                    version = message["version"]
+                    changed = message["board"]["open"] + message["board"]["finished"]
+                elif kind == "board.delta":
+                    if message["base"] != version:
+                        stats["refreshes"] += 1
+                        await socket_.send('{"type":"refresh"}')
+                        continue
+                    version = message["version"]
+                    changed = message["upsert"]
+                else:
+                    continue
+                for row in changed:
+                    rank = RANK[row["status"]]
+                    if rows.get(row["id"], -1) < rank:
+                        rows[row["id"]] = rank
+                        for lower in range(rank + 1):
+                            seen.setdefault((number, row["id"], lower), now)
+        finally:
+            await socket_.close()
+
+    async def main():
+        tasks = []
+        for number in range(count):
+            tasks.append(asyncio.ensure_future(dashboard(index * 100000 + number)))
+            await asyncio.sleep(0.01)
+        while stats["connected"] + stats["failed"] < count:
+            await asyncio.sleep(0.05)
+        ready_queue.put(index)
+        await asyncio.gather(*tasks)
+
+    asyncio.run(main())
+    return {"seen": [[c, r, k, t] for (c, r, k), t in seen.items()], "stats": stats}
+
+
+# --- load --------------------------------------------------------------------------------------------
+
+async def submit_requests(base_url, cookies, rate, seconds):
+    import httpx
+
+    texts = ["My husband collapsed and is not breathing", "Sprained ankle playing football, can walk",
+             "Chest pain spreading to the left arm, sweating", "Needs a repeat prescription for asthma inhaler",
+             "Child with a fever of 39 and a rash", "Cut finger while cooking, bleeding stopped"]
+    results = []
+    async with httpx.AsyncClient(base_url=base_url, cookies=cookies, timeout=60) as client:
+        page = await client.get("/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+
+        async def one(number):
+            started = time.monotonic()
+            try:
+                response = await client.post("/", data={"text": f"{texts[number % len(texts)]} (#{number})",
+                                                        "csrfmiddlewaretoken": token})
+                match = re.search(r"/requests/(\d+)/", response.headers.get("location", ""))
+                results.append((int(match.group(1)) if match else None, time.monotonic() - started))
+            except Exception:
+                results.append((None, time.monotonic() - started))
+
+        start = time.monotonic()
+        tasks = []
+        for number in range(int(rate * seconds)):
+            delay = start + number / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.ensure_future(one(number)))
+        await asyncio.gather(*tasks)
+    return results
+
+
+def status_times(env, request_ids):
+    """The database's timestamp of each status change of our requests."""
+    os.environ.update({k: v for k, v in env.items() if k.startswith(("TRIAGE_", "DATABASE_", "DJANGO_"))})
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "triage_site.settings")
+    import django
+
+    django.setup()
+    from triage_site.intake.models import MedicalRequest
+
+    times = {}
+    for pk, status, created, queued, first, finished in MedicalRequest.objects.filter(pk__in=request_ids).values_list(
+            "pk", "status", "created_at", "queued_at", "first_token_at", "finished_at"):
+        for name, moment in (("received", created), ("queued", queued), ("running", first)):
+            if moment is not None:
+                times[(pk, RANK[name])] = (name, moment.timestamp())
+        if finished is not None and status in ("done", "failed"):
+            times[(pk, RANK["done"])] = (status, finished.timestamp())
+    return times
+
+
+def percentile(values, fraction):
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dashboards", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=20.0, help="new requests per second")
+    parser.add_argument("--seconds", type=float, default=30.0, help="how long to submit requests")
+    parser.add_argument("--drain", type=float, default=5.0, help="seconds to keep watching after the last submit")
+    parser.add_argument("--client-processes", type=int, default=2)
+    parser.add_argument("--answer-tokens", type=int, default=16, help="TRIAGE_MAX_ANSWER_TOKENS of the started server")
+    parser.add_argument("--classifier", choices=["rules", "model"], default="rules",
+                        help="rules: the started server runs the rules-only classifier (fast); model: MiniLM + head")
+    parser.add_argument("--url", help="target a running server on 127.0.0.1 instead of starting one")
+    parser.add_argument("--username", default="bench")
+    parser.add_argument("--password", default=os.environ.get("TRIAGE_BENCH_PASSWORD", ""))
+    parser.add_argument("--target-ms", type=float, default=250.0)
+    parser.add_argument("--out", type=Path, default=ROOT / "test-output" / "dashboard_load.json")
+    args = parser.parse_args()
+    if not (1 <= args.dashboards <= 1000 and 0 < args.rate <= 100 and 0 < args.seconds <= 300):
+        raise SystemExit("bounds: 1..1000 dashboards, rate up to 100/s, up to 300 s")
+
+    process, temp = None, None
+    if args.url:
+        if urlparse(args.url).hostname not in ("127.0.0.1", "localhost"):
+            raise SystemExit("this benchmark only targets a server on 127.0.0.1")
+        base_url, username, password, env = args.url.rstrip("/"), args.username, args.password, dict(os.environ)
+    else:
+        temp = tempfile.TemporaryDirectory(prefix="dashboard-load-")
+        process, base_url, username, password, env = start_server(Path(temp.name), args.answer_tokens, args.classifier)
+    try:
+        wait_up(base_url, process)
+        client = sign_in(base_url, username, password)
+        warm_up(client)
+        cookie = f"sessionid={client.cookies['sessionid']}"
+        host = urlparse(base_url).netloc
+        ws_url, origin = f"ws://{host}/ws/board/?delta=1", f"http://{host}"
+
+        procs = max(1, min(args.client_processes, args.dashboards))
+        counts = [args.dashboards // procs + (1 if i < args.dashboards % procs else 0) for i in range(procs)]
+        connect_budget = 60 + args.dashboards * 0.05
+        stop_at = time.time() + connect_budget + args.seconds + args.drain
+        manager = multiprocessing.Manager()
+        ready = manager.Queue()
+        pool = multiprocessing.Pool(procs)
+        t_connect = time.monotonic()
+        stop_value = manager.Value("d", 0.0)
+        pending = pool.map_async(run_dashboards, [(ws_url, origin, cookie, n, stop_at, ready, i, stop_value)
+                                                  for i, n in enumerate(counts)])
+        for _ in range(procs):
+            ready.get(timeout=connect_budget)
+        connect_s = time.monotonic() - t_connect
+        submit_started = time.time()
+        submissions = asyncio.run(submit_requests(base_url, dict(client.cookies), args.rate, args.seconds))
+        submit_s = time.time() - submit_started
+        stop_value.value = time.time() + args.drain  # watch `drain` more seconds, then stop
+        results = pending.get(timeout=max(stop_at - time.time(), 0) + 60)
+        pool.close()
+        request_ids = [pk for pk, _ in submissions if pk]
+        times = status_times(env, request_ids)
+    finally:
+        if process is not None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    latencies = {name: [] for name in ("received", "queued", "running", "done")}
+    missed = {name: 0 for name in latencies}
+    seen = {}
+    for result in results:
+        for client_id, pk, rank, at in result["seen"]:
+            seen[(client_id, pk, rank)] = at
+    client_ids = sorted({key[0] for key in seen})
+    for (pk, rank), (name, changed_at) in times.items():
+        bucket = "done" if name in ("done", "failed") else name
+        for client_id in client_ids:
+            at = seen.get((client_id, pk, rank))
+            if at is None:
+                missed[bucket] += 1
+            else:
+                latencies[bucket].append(max(at - changed_at, 0.0) * 1000)
+    everything = [v for values in latencies.values() for v in values]
+    stats = [result["stats"] for result in results]
+    summary = {
+        "date": date.today().isoformat(),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "dashboards": args.dashboards, "connected": sum(s["connected"] for s in stats),
+        "connect_failures": sum(s["failed"] for s in stats), "connect_all_s": round(connect_s, 2),
+        "rate_target": args.rate, "submitted": len(submissions), "accepted": len(request_ids),
+        "submit_rate_achieved": round(len(submissions) / submit_s, 2) if submit_s else None,
+        "post_p95_ms": round(percentile([s for _, s in submissions], 0.95) * 1000, 1) if submissions else None,
+        "finished": sum(1 for (_, rank) in times if rank == RANK["done"]),
+        "messages_per_dashboard": round(sum(s["messages"] for s in stats) / max(len(client_ids), 1), 1),
+        "mbytes_received": round(sum(s["bytes"] for s in stats) / 1e6, 1),
+        "delta_gaps_refreshed": sum(s["refreshes"] for s in stats),
+        "status_changes": {name: {"count": len(values), "missed": missed[name],
+                                  "p50_ms": round(percentile(values, 0.5) or 0, 1),
+                                  "p95_ms": round(percentile(values, 0.95) or 0, 1),
+                                  "p99_ms": round(percentile(values, 0.99) or 0, 1),
+                                  "max_ms": round(max(values), 1) if values else 0}
+                           for name, values in latencies.items()},
+        "all": {"count": len(everything), "p50_ms": round(percentile(everything, 0.5) or 0, 1),
+                "p95_ms": round(percentile(everything, 0.95) or 0, 1),
+                "p99_ms": round(percentile(everything, 0.99) or 0, 1)},
+        "target_p95_ms": args.target_ms,
+        "cpu_count": os.cpu_count(),
+        "load_average": os.getloadavg(),
+    }
+    summary["target_met"] = bool(everything) and summary["all"]["p95_ms"] <= args.target_ms
+
+    print(f"\n{summary['connected']}/{args.dashboards} dashboards connected in {summary['connect_all_s']} s; "
+          f"{summary['accepted']}/{summary['submitted']} requests accepted at {summary['submit_rate_achieved']}/s "
+          f"(POST p95 {summary['post_p95_ms']} ms); {summary['finished']} finished")
+    print(f"{'status change':<14}{'observations':>14}{'missed':>8}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'max ms':>10}")
+    for name, row in summary["status_changes"].items():
+        print(f"{name:<14}{row['count']:>14}{row['missed']:>8}{row['p50_ms']:>10}{row['p95_ms']:>10}"
+              f"{row['p99_ms']:>10}{row['max_ms']:>10}")
+    print(f"{'all':<14}{summary['all']['count']:>14}{'':>8}{summary['all']['p50_ms']:>10}{summary['all']['p95_ms']:>10}"
+          f"{summary['all']['p99_ms']:>10}")
+    print(f"target p95 <= {args.target_ms:.0f} ms: {'met' if summary['target_met'] else 'MISSED'}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(summary, indent=2))
+    print(f"wrote {args.out}")
+    if temp is not None:
+        temp.cleanup()
+
+
+if __name__ == "__main__":
+    main()

@@ -73,9 +73,7 @@ def run_engine(model, reqs, args, device):
     cfg = EngineConfig(policy=args.policy, max_batch_size=min(args.max_batch_size, max(n, 1)),
                        token_budget=args.token_budget, kv_block_size=16, kv_cache_fraction=args.kv_fraction,
                        max_model_len=max(2 * args.max_len + 16, 528), eos_token_ids=(), aging=args.aging)
-    if device.type != "cpu":
-        pass
-    else:  # room for the batch-64 x 512 decode measurement as well
+    if device.type == "cpu":  # room for the batch-64 x 512 decode measurement as well
         cfg.kv_device_blocks = max(cfg.max_batch_size, 64) * (-(-cfg.max_model_len // 16))
     t = time.perf_counter()
     engine = Engine(model, cfg, device=device)

@@ -64,7 +64,7 @@ def execute(params: dict, policies: list, seeds: list, trace=None, progress=None
                     raise ValueError(_name_recorded_request(str(exc), trace)) from exc
                 if progress is not None:
                     progress((unit + 1) / units)
-            per_policy[policy] = reduce_policy(results, params.get("batch_size", 16))
+            per_policy[policy] = reduce_policy(results)
             if trace:
                 # load_trace numbers requests by line and the trace is in arrival order: map back to the
                 # recorded request's id so the Gantt chart names real requests.
@@ -85,7 +85,7 @@ def _name_recorded_request(message, trace):
     return message
 
 
-def reduce_policy(results, batch_size) -> dict:
+def reduce_policy(results) -> dict:
     records = [rec for result in results for rec in result.requests]
     n = len(results)
     first = results[0]

@@ -15,7 +15,7 @@ def pick_device(requested):
     return requested
 
 
-def build_service(*, model_name, device, policy, max_answer_tokens, model_cache=None):
+def build_service(*, model_name, device, policy, max_answer_tokens, model_cache=None, resend_interval=30.0):
     from .engine import Engine, EngineConfig
     from .models import load_model
     from .service import InferenceService
@@ -26,7 +26,8 @@ def build_service(*, model_name, device, policy, max_answer_tokens, model_cache=
     model, tokenizer = load_model(model_name, device=device, cache_dir=model_cache)
     eos = tokenizer.eos_token_id
     engine = Engine(model, EngineConfig(policy=policy, eos_token_ids=[eos] if eos is not None else []), device=device)
-    return InferenceService(engine, tokenizer, RequestStore(), max_answer_tokens=max_answer_tokens)
+    return InferenceService(engine, tokenizer, RequestStore(), max_answer_tokens=max_answer_tokens,
+                            resend_interval=resend_interval)
 
 
 def options_from_settings():
@@ -38,6 +39,7 @@ def options_from_settings():
         "policy": settings.TRIAGE_SCHEDULER_POLICY,
         "max_answer_tokens": settings.TRIAGE_MAX_ANSWER_TOKENS,
         "model_cache": settings.TRIAGE_MODEL_CACHE,
+        "resend_interval": settings.TRIAGE_RESEND_INTERVAL_S,
     }
 
 
@@ -74,6 +76,7 @@ def main(argv=None):
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop_event.set())
     service = build_service(model_name=args.model, device=args.device, policy=args.policy,
-                            max_answer_tokens=args.max_answer_tokens, model_cache=defaults["model_cache"])
+                            max_answer_tokens=args.max_answer_tokens, model_cache=defaults["model_cache"],
+                            resend_interval=defaults["resend_interval"])
     service.run(stop_event)
     logger.info("inference worker stopped")

@@ -145,7 +145,12 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A broker outage must not hang the intake form: fail fast, the request is already stored.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5, "visibility_timeout": 600}
+# A task whose worker died unacknowledged is redelivered after the visibility timeout.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+    "visibility_timeout": int(os.environ.get("TRIAGE_CELERY_VISIBILITY_TIMEOUT", "600")),
+}
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 
 # Inference worker.
@@ -154,6 +159,8 @@ TRIAGE_INFERENCE_DEVICE = os.environ.get("TRIAGE_INFERENCE_DEVICE", "auto")
 TRIAGE_MAX_ANSWER_TOKENS = int(os.environ.get("TRIAGE_MAX_ANSWER_TOKENS", "400"))
 TRIAGE_SCHEDULER_POLICY = os.environ.get("TRIAGE_SCHEDULER_POLICY", "semantic")
 TRIAGE_MODEL_CACHE = Path(os.environ.get("TRIAGE_MODEL_CACHE", VAR_DIR / "models"))
+# How often the worker re-sends requests whose classification was never enqueued or was lost.
+TRIAGE_RESEND_INTERVAL_S = float(os.environ.get("TRIAGE_RESEND_INTERVAL_S", "30"))
 
 # Urgency classifier: a packaged MiniLM encoder by default; a Hugging Face id or a local
 # path for sites with bigger models (loaded offline).

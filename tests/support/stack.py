@@ -1,0 +1,194 @@
+"""Starts the system's real processes for end-to-end and fault tests, the way an operator would.
+
+Embedded mode: one `manage.py serve` process on a fresh SQLite file. Full stack: daphne, a
+Celery worker and `python -m inference_worker` as separate processes on a fresh PostgreSQL
+database and a Redis server. Every wait is bounded.
+"""
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+FULL_STACK = bool(os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"))
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(condition, timeout, interval=0.2, message="condition not reached"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"{message} within {timeout} s")
+
+
+def _database_url(base_url, name):
+    return re.sub(r"/[^/?]*(\?|$)", f"/{name}\\1", base_url, count=1)
+
+
+class RedisServer:
+    """A Redis of the test's own, so that a test may stop it without disturbing anything else."""
+
+    def __init__(self, tmp_path):
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.dir = tmp_path / "redis"
+        self.dir.mkdir(exist_ok=True)
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(self._answers, 10, message="redis did not start")
+
+    def _answers(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self):
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+class Stack:
+    def __init__(self, tmp_path, *, redis_url=None, extra_env=None):
+        self.tmp_path = tmp_path
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.database_name = f"triage_e2e_{uuid.uuid4().hex[:8]}"
+        self.processes = {}
+        self.logs = []
+        self.env = {
+            **os.environ,
+            "TRIAGE_VAR_DIR": str(tmp_path / "var"),
+            "TRIAGE_MODEL_CACHE": str(ROOT / "var" / "models"),
+            "TRIAGE_INFERENCE_MODEL": "tiny",
+            "TRIAGE_MAX_ANSWER_TOKENS": "24",
+            "TRIAGE_REDIS_PREFIX": f"triage-e2e-{uuid.uuid4().hex[:8]}",
+            "HF_HUB_OFFLINE": "1",
+            "PYTHONUNBUFFERED": "1",
+            **(extra_env or {}),
+        }
+        if FULL_STACK:
+            import psycopg
+
+            with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as connection:
+                connection.execute(f'CREATE DATABASE "{self.database_name}"')
+            self.env["DATABASE_URL"] = _database_url(os.environ["DATABASE_URL"], self.database_name)
+            self.env["REDIS_URL"] = redis_url or os.environ["REDIS_URL"]
+        else:
+            self.env.pop("DATABASE_URL", None)
+            self.env.pop("REDIS_URL", None)
+        self.manage("migrate", "--noinput")
+        self.password_file = tmp_path / "password"
+        self.manage("create_dispatcher", "e2e", "--password-file", str(self.password_file))
+
+    def manage(self, *args):
+        return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, check=True,
+                              capture_output=True, text=True, timeout=180)
+
+    COMMANDS = {
+        "serve": lambda port: [sys.executable, "manage.py", "serve", "--port", str(port)],
+        "web": lambda port: [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+                             "triage_site.asgi:application"],
+        "celery": lambda port: [sys.executable, "-m", "celery", "-A", "triage_site", "worker", "--pool=solo",
+                                "--loglevel=info", "--without-gossip", "--without-mingle"],
+        "worker": lambda port: [sys.executable, "-m", "inference_worker"],
+    }
+
+    def start(self, name):
+        log = open(self.tmp_path / f"{name}-{len(self.logs)}.log", "w+")
+        self.logs.append((name, log))
+        self.processes[name] = subprocess.Popen(self.COMMANDS[name](self.port), cwd=ROOT, env=self.env,
+                                                stdout=log, stderr=subprocess.STDOUT)
+        if name in ("serve", "web"):
+            self.wait_for_http()
+        return self.processes[name]
+
+    def start_all(self):
+        for name in (("web", "celery", "worker") if FULL_STACK else ("serve",)):
+            self.start(name)
+
+    def kill(self, name, sig=signal.SIGKILL):
+        process = self.processes.pop(name)
+        process.send_signal(sig)
+        process.wait(30)
+
+    def wait_for_http(self, timeout=90):
+        def up():
+            for name, process in self.processes.items():
+                assert process.poll() is None, f"{name} exited with {process.returncode}"
+            try:
+                return httpx.get(f"{self.base_url}/login/", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(up, timeout, interval=0.3, message="web server did not come up")
+
+    def close(self):
+        for process in self.processes.values():
+            process.terminate()
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        for name, log in self.logs:
+            log.seek(0)
+            sys.stdout.write(f"----- {name} -----\n{log.read()[-3000:]}\n")
+            log.close()
+        if FULL_STACK:
+            import psycopg
+
+            with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as connection:
+                connection.execute(f'DROP DATABASE IF EXISTS "{self.database_name}" WITH (FORCE)')
+
+    # --- as a dispatcher would -------------------------------------------------------------
+    def sign_in(self):
+        client = httpx.Client(base_url=self.base_url, timeout=30)
+        token = csrf_token(client.get("/login/").text)
+        response = client.post("/login/", data={"username": "e2e", "password": self.password_file.read_text().strip(),
+                                                "csrfmiddlewaretoken": token, "next": "/dispatch/"})
+        assert response.status_code == 302, response.text[:500]
+        return client
+
+    @staticmethod
+    def submit(client, text, location=""):
+        token = csrf_token(client.get("/").text)
+        response = client.post("/", data={"text": text, "location": location, "csrfmiddlewaretoken": token})
+        assert response.status_code == 302, response.text[:500]
+        return int(re.search(r"/requests/(\d+)/", response.headers["location"]).group(1))
+
+    # --- reading the database directly (full stack) ----------------------------------------
+    def query(self, sql, *params):
+        import psycopg
+
+        with psycopg.connect(self.env["DATABASE_URL"], autocommit=True) as connection:
+            return connection.execute(sql, params).fetchall()
+
+    def statuses(self):
+        return dict(self.query("SELECT status, count(*) FROM intake_medicalrequest GROUP BY status"))
+
+
+def csrf_token(html):
+    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)

@@ -44,11 +44,16 @@ def options_from_settings():
 
 
 def start_in_thread(stop_event):
-    """Embedded mode: the worker shares the web server's process (and its in-memory channel layer)."""
+    """Embedded mode: the worker shares the web server's process (and its in-memory channel layer).
+
+    The model is loaded before the thread starts: transformers' lazy imports are not safe to
+    race against the web server's first request importing the classifier.
+    """
+    service = build_service(**options_from_settings())
 
     def target():
         try:
-            build_service(**options_from_settings()).run(stop_event)
+            service.run(stop_event)
         except Exception:
             logger.exception("embedded inference worker stopped")
 

@@ -39,8 +39,8 @@ test-compose:
 	@if command -v docker-compose >/dev/null; then COMPOSE=docker-compose; \
 	elif docker compose version >/dev/null 2>&1; then COMPOSE="docker compose"; \
 	else echo "test-compose: neither docker-compose nor docker compose is installed" >&2; exit 1; fi; \
-	DJANGO_SECRET_KEY=validate-only $$COMPOSE -f docker-compose.yml config -q && \
-	DJANGO_SECRET_KEY=validate-only $$COMPOSE -f docker-compose.yml -f docker-compose.gpu.yml config -q && \
+	DJANGO_SECRET_KEY=validate-only POSTGRES_PASSWORD=validate-only $$COMPOSE -f docker-compose.yml config -q && \
+	DJANGO_SECRET_KEY=validate-only POSTGRES_PASSWORD=validate-only $$COMPOSE -f docker-compose.yml -f docker-compose.gpu.yml config -q && \
 	echo "docker-compose.yml and the GPU override are valid"
 
 # The full stack as separate processes (set DATABASE_URL and REDIS_URL first).

@@ -23,16 +23,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 WS_FUZZ = settings(max_examples=30, deadline=None,
                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                           HealthCheck.data_too_large])
-# For tests expected to fail (a known bug): find one failing example, don't spend time shrinking it.
-WS_FUZZ_NO_SHRINK = settings(WS_FUZZ, phases=[Phase.explicit, Phase.generate])
 KINDS = ["board", "request"]
 FIRST = {"board": "board", "request": "request"}
-
-JSON_CRASH = ("consumers.py: AsyncJsonWebsocketConsumer.receive() calls json.loads on every text frame and "
-              "raises on bytes frames; neither DispatcherConsumer nor RequestConsumer overrides decode_json/"
-              "receive, so a frame that is not JSON (or a binary frame, or JSON nested too deep) raises "
-              "JSONDecodeError/ValueError/RecursionError and the socket dies with 1011 instead of a clear error")
-
 
 def test_every_routed_consumer_is_covered():
     routed = {pattern.callback.consumer_class for pattern in websocket_urlpatterns}
@@ -130,18 +122,16 @@ async def test_json_that_names_a_handler_cannot_call_it(kind, dispatcher, medica
                                  {"type": handler, "text": "forged", "generated_tokens": 1})
 
 
-@pytest.mark.xfail(strict=True, reason=JSON_CRASH)
 @pytest.mark.parametrize("kind", KINDS)
-@WS_FUZZ_NO_SHRINK
+@WS_FUZZ
 @given(text=st.one_of(not_json_text, huge_text, deep_json))
 @example(text="not json")
 async def test_text_frames_that_are_not_json_get_a_clear_error(kind, dispatcher, medical_request, text):
     await check_raw_frame(kind, dispatcher, medical_request.pk, text=text)
 
 
-@pytest.mark.xfail(strict=True, reason=JSON_CRASH)
 @pytest.mark.parametrize("kind", KINDS)
-@WS_FUZZ_NO_SHRINK
+@WS_FUZZ
 @given(data=binary_frames)
 @example(data=b"\xff\xfe")
 async def test_binary_frames_get_a_clear_error(kind, dispatcher, medical_request, data):
@@ -160,16 +150,10 @@ async def test_nonexistent_request_id_does_not_crash(dispatcher, pk):
     connected, _ = await comm.connect(timeout=5)
     assert connected
     first = await comm.receive_json_from(timeout=5)
-    assert first == {"type": "request", "request": None}  # nothing leaks; the socket stays usable
-    await comm.send_json_to({"type": "refresh"})
-    assert (await receive_until(comm, lambda m: m.get("type") == "request"))["request"] is None
-    await comm.disconnect()
+    assert first == {"type": "error", "message": f"There is no request {pk}."}  # nothing leaks
+    assert (await comm.receive_output(timeout=5)) == {"type": "websocket.close", "code": 4404}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "consumers.py RequestConsumer: a nonexistent request id gets {'type': 'request', 'request': null} "
-    "(every second, from the keep-alive) and static/js/request.js ignores it; a clear "
-    "{'type': 'error', 'message': 'There is no request N.'} (or close 4404) would say what is wrong"))
 async def test_nonexistent_request_id_gets_a_clear_message(dispatcher):
     comm = communicator("request", dispatcher, 987654)
     connected, code = await comm.connect(timeout=5)

@@ -32,14 +32,6 @@ def load_settings(env):
                           timeout=120)
 
 
-HSTS_PRELOAD = (
-    "settings.py: with DJANGO_DEBUG=0 `check --deploy --fail-level WARNING` reports security.W021 because "
-    "SECURE_HSTS_PRELOAD defaults to False (env_bool('DJANGO_HSTS_PRELOAD', False)); either default it to "
-    "`not DEBUG` like the other HSTS settings, or, if not preloading is a deliberate choice (preload is hard to "
-    "undo for the whole domain), add SILENCED_SYSTEM_CHECKS = ['security.W021'] with that reason")
-
-
-@pytest.mark.xfail(strict=True, reason=HSTS_PRELOAD)
 def test_check_deploy_passes_with_production_settings():
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=production_env())
     assert result.returncode == 0, result.stdout + result.stderr
@@ -134,10 +126,6 @@ def test_settings_read_secrets_only_from_the_environment():
     assert "PASSWORD" not in source.replace("AUTH_PASSWORD_VALIDATORS", "").replace("password_validation", "")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "docker-compose.yml falls back to the database password 'triage' (${POSTGRES_PASSWORD:-triage}, in "
-    "DATABASE_URL and in the postgres service) when POSTGRES_PASSWORD is unset; make it required like "
-    "DJANGO_SECRET_KEY: ${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}"))
 def test_compose_has_no_default_passwords():
     text = (ROOT / "docker-compose.yml").read_text()
     assert not re.search(r"PASSWORD:-[^}]+}", text)

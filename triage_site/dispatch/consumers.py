@@ -4,6 +4,7 @@ Both refuse anyone who is not a dispatcher (close code 4403). The origin is chec
 consumer runs, by AllowedHostsOriginValidator in `triage_site.asgi`.
 """
 import asyncio
+import json
 import time
 from urllib.parse import parse_qs
 
@@ -19,7 +20,24 @@ from .permissions import is_dispatcher
 SNAPSHOT_INTERVAL = 0.25
 KEEPALIVE_INTERVAL = 1.0
 UNKNOWN = {"type": "error", "message": "Unknown message; send {\"type\": \"refresh\"}."}
+NOT_JSON = {"type": "error", "message": "Messages must be JSON text, e.g. {\"type\": \"refresh\"}."}
 FORBIDDEN = 4403
+NOT_FOUND = 4404
+
+
+class JsonMessagesConsumer(AsyncJsonWebsocketConsumer):
+    """Answers anything that is not a JSON text frame with a clear error instead of dying."""
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        if text_data is None:
+            await self.send_json(NOT_JSON)
+            return
+        try:
+            content = json.loads(text_data)
+        except (ValueError, RecursionError):
+            await self.send_json(NOT_JSON)
+            return
+        await self.receive_json(content, **kwargs)
 
 
 async def _allowed(scope):
@@ -27,7 +45,7 @@ async def _allowed(scope):
     return user is not None and await database_sync_to_async(is_dispatcher)(user)
 
 
-class DispatcherConsumer(AsyncJsonWebsocketConsumer):
+class DispatcherConsumer(JsonMessagesConsumer):
     """The board: every dashboard of a process shares one feed (see hub.py).
 
     `?delta=1` asks for `board.delta` messages after the first full `board`; without it every
@@ -56,7 +74,7 @@ class DispatcherConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json(UNKNOWN)
 
 
-class RequestConsumer(AsyncJsonWebsocketConsumer):
+class RequestConsumer(JsonMessagesConsumer):
     """One request: its state, its timeline, and its answer as it is written."""
 
     async def connect(self):
@@ -67,16 +85,21 @@ class RequestConsumer(AsyncJsonWebsocketConsumer):
         self.group = events.request_group(self.request_id)
         self._last_snapshot = 0.0
         self._pending = None
-        await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
-        await self.send_snapshot()
+        snapshot = await self._read_snapshot()
+        if snapshot is None:
+            await self.send_json({"type": "error", "message": f"There is no request {self.request_id}."})
+            await self.close(code=NOT_FOUND)
+            return
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self._send(snapshot)
         self._keepalive = asyncio.ensure_future(self._keep_alive())
 
     async def disconnect(self, code):
         for task in (getattr(self, "_keepalive", None), getattr(self, "_pending", None)):
             if task is not None:
                 task.cancel()
-        if hasattr(self, "group"):
+        if hasattr(self, "_keepalive"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive_json(self, content, **kwargs):
@@ -85,11 +108,15 @@ class RequestConsumer(AsyncJsonWebsocketConsumer):
         else:
             await self.send_json(UNKNOWN)
 
-    async def send_snapshot(self):
+    async def _read_snapshot(self):
+        return await database_sync_to_async(selectors.request_snapshot, thread_sensitive=False)(self.request_id)
+
+    async def _send(self, snapshot):
         self._last_snapshot = time.monotonic()
-        snapshot = await database_sync_to_async(selectors.request_snapshot, thread_sensitive=False)(self.request_id)
         await self.send_json({"type": "request", "request": snapshot})
-        return snapshot
+
+    async def send_snapshot(self):
+        await self._send(await self._read_snapshot())
 
     async def _keep_alive(self):
         while True:

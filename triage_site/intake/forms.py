@@ -28,7 +28,7 @@ class MedicalRequestForm(forms.Form):
     caller_name = forms.CharField(label="Caller name", max_length=200, required=False,
                                   validators=[reject_control_characters])
     callback_number = forms.RegexField(
-        label="Callback number", max_length=40, required=False, regex=r"^[0-9+()\-. ]{3,40}$",
+        label="Callback number", max_length=40, required=False, strip=True, regex=r"^[0-9+()\-. ]{3,40}$",
         error_messages={"invalid": "Enter a phone number: digits, spaces and + ( ) - . only."},
     )
     location = forms.CharField(label="Location", max_length=300, required=False,

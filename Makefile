@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/14
 
-.PHONY: run test test-embedded test-stack test-compose install worker celery web clean
+.PHONY: run test test-embedded test-browser test-stack test-compose install worker celery web clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,14 +25,18 @@ run: install
 	$(PY) manage.py create_dispatcher demo --password-file var/demo-password.txt
 	$(PY) manage.py serve --host 127.0.0.1 --port 8000
 
-test: test-embedded test-stack test-compose
+test: test-embedded test-browser test-stack test-compose
 
 test-embedded: install
-	env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest
+	env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest -m "not browser"
+
+# Real headless Chromium (Debian's package); its own invocation, as Playwright's sync API needs it.
+test-browser: install
+	env -u DATABASE_URL -u REDIS_URL TRIAGE_REQUIRE_BROWSER=1 $(PY) -m pytest -m browser tests/browser
 
 test-stack: install
 	DATABASE_URL=$(TEST_DATABASE_URL) DATABASE_CONN_MAX_AGE=0 REDIS_URL=$(TEST_REDIS_URL) TRIAGE_REDIS_PREFIX=triage-test-$$$$ \
-		$(PY) -m pytest -m stack
+		$(PY) -m pytest -m "stack and not browser"
 
 # docker-compose.yml must stay valid (no Docker engine needed for `config`).
 test-compose:

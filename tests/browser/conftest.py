@@ -42,7 +42,8 @@ def triage_server(tmp_path_factory):
         "TRIAGE_VAR_DIR": str(tmp / "var"),
         "TRIAGE_MODEL_CACHE": str(ROOT / "var" / "models"),
         "TRIAGE_INFERENCE_MODEL": "tiny",
-        "TRIAGE_MAX_ANSWER_TOKENS": os.environ.get("TRIAGE_BROWSER_ANSWER_TOKENS", "96"),
+        # Long enough (seconds with the tiny model) that the page sees the answer stream while running.
+        "TRIAGE_MAX_ANSWER_TOKENS": os.environ.get("TRIAGE_BROWSER_ANSWER_TOKENS", "1500"),
         "HF_HUB_OFFLINE": "1",
         "PYTHONUNBUFFERED": "1",
     })

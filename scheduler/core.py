@@ -141,9 +141,10 @@ class Scheduler:
         if self._aging_on:
             self._apply_aging()
         plan = StepPlan()
-        self._admit_and_preempt(now, plan)
-        self._ensure_decode_blocks(now, plan)
-        self._fill_batch(plan)
+        if len(self._waiting):
+            self._admit_and_preempt(now, plan)
+        decoding, prefilling = self._ensure_decode_blocks(now, plan)
+        self._fill_batch(plan, decoding, prefilling)
         self._plan = plan
         return plan
 
@@ -154,7 +155,7 @@ class Scheduler:
             raise RuntimeError("complete_step() called without a preceding schedule()")
         self._plan = None
         finished_ids = set(finished_ids)
-        stepped = []
+        prefilled = []
         for req, n in plan.prefill:
             if req.state != "running":
                 continue  # cancelled mid-step
@@ -162,18 +163,17 @@ class Scheduler:
             if req.computed_tokens >= req._prefill_target:
                 req.generated_tokens += 1
                 req.computed_tokens += 1
-            stepped.append(req)
-        for req in plan.decode:
-            if req.state != "running":
-                continue
-            req.generated_tokens += 1
-            req.computed_tokens += 1
-            stepped.append(req)
-        for rid in finished_ids:  # EOS of running requests that were not in this plan (unusual)
-            req = self._running.get(rid)
-            if req is not None and req not in stepped:
-                stepped.append(req)
-        return self._after_progress(now, stepped, finished_ids, 1)
+            prefilled.append(req)
+        finished = self._progress(now, prefilled, finished_ids, 1, 0) if prefilled else []
+        finished += self._progress(now, plan.decode, finished_ids, 1, 1)  # blocks reserved by schedule()
+        if finished_ids:
+            # EOS of running requests that were not in this plan (unusual); planned ones in finished_ids
+            # have already finished above, so whatever is still running here was not in the plan
+            running = self._running
+            others = [running[rid] for rid in finished_ids if rid in running]
+            if others:
+                finished += self._progress(now, others, finished_ids, 1, 0)
+        return finished
 
     # ------------------------------------------------------------------ simulator fast path
     def steady_decode_steps(self, limit: int) -> int:
@@ -186,6 +186,9 @@ class Scheduler:
         for req in running:
             if req.computed_tokens < req._prefill_target:
                 return 0
+            cap = req.max_output_tokens
+            if cap is not None and cap - req.generated_tokens < limit:
+                limit = cap - req.generated_tokens
         if len(self._waiting):
             if len(self._running) < self.config.max_batch_size:
                 return 0  # admission blocked only by KV: let the full logic decide
@@ -194,9 +197,6 @@ class Scheduler:
                 worst = max(r.effective_urgency for r in running) if self._aging_on else self._worst_running_urgency()
                 if top.effective_urgency < worst:
                     return 0
-        for req in running:
-            if req.max_output_tokens is not None:
-                limit = min(limit, req.max_output_tokens - req.generated_tokens)
         if limit <= 0:
             return 0
         # KV: every step may grow each request by a block; find the largest m that fits.
@@ -224,19 +224,8 @@ class Scheduler:
         """Apply `steps` pure-decode steps to the running set (only after steady_decode_steps() allowed it)."""
         if self._plan is not None:
             raise RuntimeError("fast_forward() while a plan is outstanding")
-        bs = self.config.kv_block_size
-        running = list(self._running.values())
-        for req in running:
-            need = -(-(req.computed_tokens + steps) // bs)
-            if need > req._device_blocks:
-                self.kv_device_blocks_used += need - req._device_blocks
-                req._device_blocks = need
-            req.generated_tokens += steps
-            req.computed_tokens += steps
-        if self.kv_device_blocks_used > self.config.kv_device_blocks:
-            raise RuntimeError("fast_forward exceeded KV capacity; steady_decode_steps() was not respected")
         self._step += steps
-        return self._after_progress(now, running, set(finished_ids), steps)
+        return self._progress(now, list(self._running.values()), set(finished_ids), steps, steps)
 
     # ------------------------------------------------------------------ internals
     def _class_of(self, req: SchedRequest) -> int:
@@ -289,15 +278,18 @@ class Scheduler:
 
     def _admit_and_preempt(self, now: float, plan: StepPlan) -> None:
         cfg = self.config
-        preempted_now = set()
+        waiting, running = self._waiting, self._running
+        preempted_now = ()  # ids preempted in this step (a set once there is one): not re-admitted in it
         while True:
-            cand = self._waiting.peek()
+            cand = waiting.peek()
             if cand is None or cand.request_id in preempted_now:
                 return
-            batch_full = len(self._running) >= cfg.max_batch_size
+            batch_full = len(running) >= cfg.max_batch_size
+            if batch_full and not self._may_displace(cand):
+                return  # the usual case in a busy step, decided without the KV check
             kv_short = self._extra_blocks_to_admit(cand) > self._free_blocks()
             if not batch_full and not kv_short:
-                self._waiting.pop(_request_id)
+                waiting.pop()
                 self._waiting_counts[cand.urgency] -= 1
                 self._admit(cand, now, plan)
                 continue
@@ -315,7 +307,19 @@ class Scheduler:
             else:
                 action = self._free_action(victim)
             self._preempt(victim, action, now, plan)
+            if not preempted_now:
+                preempted_now = set()
             preempted_now.add(victim.request_id)
+
+    def _may_displace(self, cand: SchedRequest) -> bool:
+        """Cheap necessary condition for urgency preemption: it is on and some running request may be
+        strictly less urgent than cand (_urgency_victim makes the full choice)."""
+        if not self._urgency_preemption:
+            return False
+        cand_class = cand.effective_urgency
+        if cand_class >= 4:
+            return False  # nothing is strictly less urgent than class 4
+        return self._aging_on or cand_class < self._worst_running_urgency()
 
     def _urgency_victim(self, cand: SchedRequest, kv_short: bool):
         """Least urgent, longest-remaining running request strictly less urgent than cand, past its min run."""
@@ -416,17 +420,26 @@ class Scheduler:
         self._running_counts[req.urgency] += 1
         self._admissions += 1
 
-    def _ensure_decode_blocks(self, now: float, plan: StepPlan) -> None:
-        """Grow each decoding request by a block when needed; preempt (freeing KV) if the device is full."""
-        bs = self.config.kv_block_size
+    def _ensure_decode_blocks(self, now: float, plan: StepPlan) -> tuple:
+        """Grow each decoding request by a block when needed; preempt (freeing KV) if the device is full.
+        Returns (decoding, prefilling) running requests, in running order, for _fill_batch (one scan, not two)."""
+        cfg = self.config
+        bs = cfg.kv_block_size
+        capacity = cfg.kv_device_blocks
         while True:
+            decoding, prefilling, growing = [], [], []
             extra = 0
             for req in self._running.values():
-                if req.computed_tokens >= req._prefill_target:
-                    need = -(-(req.computed_tokens + 1) // bs)
-                    if need > req._device_blocks:
+                computed = req.computed_tokens
+                if computed >= req._prefill_target:
+                    decoding.append(req)
+                    if computed >= req._device_blocks * bs:  # the next token's KV needs another block
+                        need = -(-(computed + 1) // bs)
                         extra += need - req._device_blocks
-            if self.kv_device_blocks_used + extra <= self.config.kv_device_blocks:
+                        growing.append((req, need))
+                else:
+                    prefilling.append(req)
+            if self.kv_device_blocks_used + extra <= capacity:
                 break
             if self._kept:
                 victim = max(self._kept.values(), key=self._key)
@@ -438,26 +451,18 @@ class Scheduler:
                 continue
             if len(self._running) <= 1:
                 raise RuntimeError("a single request's KV cache outgrew the whole device capacity")
-            victims = [r for r in self._running.values() if r._runs_since_resume >= self.config.min_run_steps]
+            victims = [r for r in self._running.values() if r._runs_since_resume >= cfg.min_run_steps]
             victim = max(victims or self._running.values(), key=self._key)
             self._preempt(victim, self._free_action(victim), now, plan)
-        for req in self._running.values():
-            if req.computed_tokens >= req._prefill_target:
-                need = -(-(req.computed_tokens + 1) // bs)
-                if need > req._device_blocks:
-                    self.kv_device_blocks_used += need - req._device_blocks
-                    req._device_blocks = need
+        for req, need in growing:
+            req._device_blocks = need
+        self.kv_device_blocks_used += extra
+        return decoding, prefilling
 
-    def _fill_batch(self, plan: StepPlan) -> None:
+    def _fill_batch(self, plan: StepPlan, decoding: list, prefilling: list) -> None:
         """Decodes first (one token each), then prefill chunks in priority order under the token budget."""
-        budget = self.config.token_budget
-        prefilling = []
-        for req in self._running.values():
-            if req.computed_tokens >= req._prefill_target:
-                plan.decode.append(req)
-                budget -= 1
-            else:
-                prefilling.append(req)
+        plan.decode.extend(decoding)
+        budget = self.config.token_budget - len(decoding)
         if len(prefilling) > 1:
             prefilling.sort(key=self._key)
         for req in prefilling:
@@ -467,27 +472,53 @@ class Scheduler:
             plan.prefill.append((req, n))
             budget -= n
 
-    def _after_progress(self, now: float, stepped: list, finished_ids: set, steps: int) -> list:
+    def _progress(self, now: float, reqs, finished_ids: set, steps: int, new_tokens: int) -> list:
+        """Record that each running request in reqs ran `steps` more steps and generated `new_tokens` more
+        tokens (reserving device blocks for their KV), then stamp first tokens, finish requests (EOS in
+        finished_ids or max_output_tokens reached) and re-estimate lengths. Returns the finished requests.
+
+        One pass per request serves both complete_step (decodes: 1 step, 1 token; prefills: counters already
+        advanced, 0 tokens) and fast_forward (`steps` of each) because this runs for every request every step."""
+        bs = self.config.kv_block_size
+        used_before = self.kv_device_blocks_used
+        grown = 0
         finished = []
-        factor = self.config.reestimate_factor
-        for req in stepped:
+        for req in reqs:
+            if req.state != "running":
+                continue  # cancelled mid-step
+            if new_tokens:
+                computed = req.computed_tokens + new_tokens
+                req.computed_tokens = computed
+                if computed > req._device_blocks * bs:
+                    need = -(-computed // bs)
+                    grown += need - req._device_blocks
+                    req._device_blocks = need
+                req.generated_tokens = generated = req.generated_tokens + new_tokens
+            else:
+                generated = req.generated_tokens
             req._runs_since_resume += steps
-            if req.first_token_time is None and req.generated_tokens > 0:
+            if req.first_token_time is None and generated > 0:
                 req.first_token_time = now
-            cap = req.max_output_tokens
-            if req.request_id in finished_ids or (cap is not None and req.generated_tokens >= cap):
+            if req.request_id in finished_ids or (req.max_output_tokens is not None
+                                                  and generated >= req.max_output_tokens):
                 self._finish(req, now)
                 finished.append(req)
-            elif req.generated_tokens >= req._est_output:
+            elif generated >= req._est_output:
+                factor = self.config.reestimate_factor
                 while req.generated_tokens >= req._est_output:  # ran past its prediction: re-estimate
                     req._est_output = max(req.generated_tokens + 1, math.ceil(req._est_output * factor))
+        if grown:
+            self.kv_device_blocks_used += grown
+            if used_before + grown > self.config.kv_device_blocks:  # the reservation before any finished
+                raise RuntimeError("fast_forward exceeded KV capacity; steady_decode_steps() was not respected")
         return finished
 
     def _finish(self, req: SchedRequest, now: float) -> None:
         del self._running[req.request_id]
         self._running_counts[req.urgency] -= 1
         self._requests.pop(req.request_id, None)
-        self._aging_heap.remove(req.request_id)
+        if self._aging_on:
+            self._aging_heap.remove(req.request_id)
         self._free_device(req)
         req.kv_location = "none"
         req.state = "finished"

@@ -25,6 +25,19 @@ LATENCY_METRICS = ("waiting", "ttft", "e2e")
 
 def per_class_summary(records: list[dict]) -> dict:
     """records carry 'urgency', 'waiting', 'ttft', 'e2e'; returns {'0'..'4','overall': {metric: summary}}."""
-    groups = {str(u): [r for r in records if r["urgency"] == u] for u in range(5)}
-    groups["overall"] = records
-    return {name: {m: summarize([r[m] for r in group]) for m in LATENCY_METRICS} for name, group in groups.items()}
+    return per_class_summary_columns([r["urgency"] for r in records],
+                                     {m: [r[m] for r in records] for m in LATENCY_METRICS})
+
+
+def per_class_summary_columns(urgencies: list, columns: dict) -> dict:
+    """The same summary from parallel lists (columns[metric][i] belongs to the request of urgencies[i]), so
+    the simulator need not build a dict per request when it keeps no per-request records."""
+    members = {u: [] for u in range(5)}  # indices per class, in one pass
+    for i, u in enumerate(urgencies):
+        group = members.get(u)
+        if group is not None:
+            group.append(i)
+    summary = {str(u): {m: summarize([column[i] for i in idx]) for m, column in columns.items()}
+               for u, idx in members.items()}
+    summary["overall"] = {m: summarize(column) for m, column in columns.items()}
+    return summary

@@ -95,21 +95,6 @@ def simulation_server(tmp_path_factory):
         log.close()
 
 
-@pytest.fixture(scope="module")
-def simulation_browser():
-    from playwright.sync_api import sync_playwright
-
-    playwright = sync_playwright().start()
-    try:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-    finally:
-        playwright.stop()
-
-
 def _signed_in_page(server, browser, errors, outside, next_path="/simulation/"):
     base = server["base_url"]
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -126,10 +111,10 @@ def _signed_in_page(server, browser, errors, outside, next_path="/simulation/"):
     return context, page
 
 
-def test_replay_page_draws_its_charts(simulation_server, simulation_browser):
+def test_replay_page_draws_its_charts(simulation_server, browser):
     base = simulation_server["base_url"]
     errors, outside = [], []
-    context, page = _signed_in_page(simulation_server, simulation_browser, errors, outside)
+    context, page = _signed_in_page(simulation_server, browser, errors, outside)
     try:
 
         # A bad parameter comes back as a clear form error.
@@ -181,13 +166,13 @@ print(run.pk)
 """
 
 
-def test_run_page_follows_a_queued_run_until_it_is_done(simulation_server, simulation_browser):
+def test_run_page_follows_a_queued_run_until_it_is_done(simulation_server, browser):
     """With a broker the run is still queued when its page opens: the progress bar polls status.json and the
     page shows the charts once a worker has finished it (here the task is run by hand, as a worker would)."""
     manage = simulation_server["manage"]
     run_id = int(manage("shell", "-c", QUEUE_RUN).strip().splitlines()[-1])
     errors, outside = [], []
-    context, page = _signed_in_page(simulation_server, simulation_browser, errors, outside,
+    context, page = _signed_in_page(simulation_server, browser, errors, outside,
                                     next_path=f"/simulation/runs/{run_id}/")
     try:
         assert page.locator("#run-progress").is_visible()

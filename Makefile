@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/14
 
-.PHONY: run test test-embedded test-browser test-stack test-compose install worker celery web clean
+.PHONY: run test test-embedded test-browser test-stack test-compose install worker celery web traffic clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,10 @@ test-embedded: install
 test-browser: install
 	env -u DATABASE_URL -u REDIS_URL TRIAGE_REQUIRE_BROWSER=1 $(PY) -m pytest -m browser tests/browser
 
+# The test process runs without the connection pool: pytest-django's transactions and the many short-lived
+# threads of async tests hold connections the pool would wait for. Processes the tests start use it.
 test-stack: install
-	DATABASE_URL=$(TEST_DATABASE_URL) DATABASE_CONN_MAX_AGE=0 REDIS_URL=$(TEST_REDIS_URL) TRIAGE_REDIS_PREFIX=triage-test-$$$$ \
+	DATABASE_URL=$(TEST_DATABASE_URL) DATABASE_CONN_MAX_AGE=0 DATABASE_POOL_MAX_SIZE=0 REDIS_URL=$(TEST_REDIS_URL) TRIAGE_REDIS_PREFIX=triage-test-$$$$ \
 		$(PY) -m pytest -m "stack and not browser"
 
 # docker-compose.yml must stay valid (no Docker engine needed for `config`).
@@ -47,13 +49,16 @@ test-compose:
 	DJANGO_SECRET_KEY=validate-only POSTGRES_PASSWORD=validate-only $$COMPOSE -f docker-compose.yml -f docker-compose.gpu.yml config -q && \
 	echo "docker-compose.yml and the GPU override are valid"
 
-# The full stack as separate processes (set DATABASE_URL and REDIS_URL first).
+# The full stack as separate processes (set DATABASE_URL and REDIS_URL first). On one machine the
+# background processes run niced, one torch thread each, so that the web server answers callers first.
 web: install
 	$(PY) -m daphne -b 127.0.0.1 -p 8000 triage_site.asgi:application
 celery: install
-	$(PY) -m celery -A triage_site worker --loglevel=info --concurrency=2
+	OMP_NUM_THREADS=1 nice -n 10 $(PY) -m celery -A triage_site worker --loglevel=info --concurrency=2
 worker: install
-	$(PY) -m inference_worker
+	nice -n 10 $(PY) -m inference_worker
+traffic: install
+	$(PY) manage.py generate_traffic --rate $${TRIAGE_TRAFFIC_RATE:-0.2} --seconds 0 --password-file var/demo-password.txt
 
 clean:
 	rm -rf $(VENV) var

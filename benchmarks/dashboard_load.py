@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/dashboard_load.py --dashboards 200 --rate 20 --seconds 30
 
 Starts `manage.py serve` (daphne + the embedded inference worker, tiny model, SQLite in a fresh
-temporary directory) on 127.0.0.1, or targets one given with --url (127.0.0.1/localhost only;
+temporary directory) on 127.0.0.1, or with --full-stack daphne, Celery and the inference worker as
+separate processes on PostgreSQL and Redis, or targets one given with --url (127.0.0.1/localhost only;
 then pass the server's TRIAGE_VAR_DIR / DATABASE_URL in the environment so that the status-change
 timestamps can be read afterwards). It signs in, opens N board websockets the way the browser page
 does (`/ws/board/?delta=1`, spread over several client processes), submits requests through the
@@ -18,8 +19,8 @@ import json
 import multiprocessing
 import os
 import re
+import secrets
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,6 +31,8 @@ from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from triage_site.intake import traffic  # noqa: E402  (after the path insert)
+
 ORDER = ["received", "classifying", "queued", "running", "done", "failed"]
 RANK = {status: index for index, status in enumerate(ORDER)}
 RANK["failed"] = RANK["done"]
@@ -56,6 +59,23 @@ def start_server(var_dir, answer_tokens, classifier):
     process = subprocess.Popen([sys.executable, "manage.py", "serve", "--port", str(port)], cwd=ROOT, env=env,
                                stdout=log, stderr=subprocess.STDOUT)
     return process, f"http://127.0.0.1:{port}", "bench", (var_dir / "pw").read_text().strip(), env
+
+
+def start_full_stack(var_dir, answer_tokens, classifier):
+    """The processes of a real deployment, as the reliability tests start them (tests/support/stack.py)."""
+    from tests.support.stack import FULL_STACK, Stack
+
+    if not FULL_STACK:
+        raise SystemExit("--full-stack needs DATABASE_URL and REDIS_URL")
+    # Production settings as in docker-compose.yml (debug off: no per-query bookkeeping), plain HTTP on loopback.
+    extra_env = {"TRIAGE_MAX_ANSWER_TOKENS": str(answer_tokens), "TRIAGE_LOG_LEVEL": "WARNING",
+                 "DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": secrets.token_hex(32), "DJANGO_SECURE_COOKIES": "0",
+                 "DJANGO_SSL_REDIRECT": "0", "DJANGO_HSTS_SECONDS": "0"}
+    if classifier == "rules":
+        extra_env["TRIAGE_CLASSIFIER_ENCODER"] = str(var_dir / "no-encoder")
+    stack = Stack(var_dir, extra_env=extra_env)
+    stack.start_all()
+    return stack
 
 
 def wait_up(base_url, process, timeout=120):
@@ -171,40 +191,6 @@ def run_dashboards(args):
     return {"seen": [[c, r, k, t] for (c, r, k), t in seen.items()], "stats": stats}
 
 
-# --- load --------------------------------------------------------------------------------------------
-
-async def submit_requests(base_url, cookies, rate, seconds):
-    import httpx
-
-    texts = ["My husband collapsed and is not breathing", "Sprained ankle playing football, can walk",
-             "Chest pain spreading to the left arm, sweating", "Needs a repeat prescription for asthma inhaler",
-             "Child with a fever of 39 and a rash", "Cut finger while cooking, bleeding stopped"]
-    results = []
-    async with httpx.AsyncClient(base_url=base_url, cookies=cookies, timeout=60) as client:
-        page = await client.get("/")
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-
-        async def one(number):
-            started = time.monotonic()
-            try:
-                response = await client.post("/", data={"text": f"{texts[number % len(texts)]} (#{number})",
-                                                        "csrfmiddlewaretoken": token})
-                match = re.search(r"/requests/(\d+)/", response.headers.get("location", ""))
-                results.append((int(match.group(1)) if match else None, time.monotonic() - started))
-            except Exception:
-                results.append((None, time.monotonic() - started))
-
-        start = time.monotonic()
-        tasks = []
-        for number in range(int(rate * seconds)):
-            delay = start + number / rate - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.ensure_future(one(number)))
-        await asyncio.gather(*tasks)
-    return results
-
-
 def status_times(env, request_ids):
     """The database's timestamp of each status change of our requests."""
     os.environ.update({k: v for k, v in env.items() if k.startswith(("TRIAGE_", "DATABASE_", "DJANGO_"))})
@@ -242,6 +228,9 @@ def main():
     parser.add_argument("--answer-tokens", type=int, default=16, help="TRIAGE_MAX_ANSWER_TOKENS of the started server")
     parser.add_argument("--classifier", choices=["rules", "model"], default="rules",
                         help="rules: the started server runs the rules-only classifier (fast); model: MiniLM + head")
+    parser.add_argument("--full-stack", action="store_true",
+                        help="start daphne, Celery and the inference worker as separate processes on the PostgreSQL "
+                             "and Redis of DATABASE_URL and REDIS_URL (a fresh database), instead of `manage.py serve`")
     parser.add_argument("--url", help="target a running server on 127.0.0.1 instead of starting one")
     parser.add_argument("--username", default="bench")
     parser.add_argument("--password", default=os.environ.get("TRIAGE_BENCH_PASSWORD", ""))
@@ -251,8 +240,12 @@ def main():
     if not (1 <= args.dashboards <= 1000 and 0 < args.rate <= 100 and 0 < args.seconds <= 300):
         raise SystemExit("bounds: 1..1000 dashboards, rate up to 100/s, up to 300 s")
 
-    process, temp = None, None
-    if args.url:
+    process, temp, stack = None, None, None
+    if args.full_stack:
+        stack = start_full_stack(Path(tempfile.mkdtemp(prefix="dashboard-load-")), args.answer_tokens, args.classifier)
+        base_url, username, password, env = (stack.base_url, "e2e", stack.password_file.read_text().strip(),
+                                             stack.env)
+    elif args.url:
         if urlparse(args.url).hostname not in ("127.0.0.1", "localhost"):
             raise SystemExit("this benchmark only targets a server on 127.0.0.1")
         base_url, username, password, env = args.url.rstrip("/"), args.username, args.password, dict(os.environ)
@@ -282,14 +275,16 @@ def main():
             ready.get(timeout=connect_budget)
         connect_s = time.monotonic() - t_connect
         submit_started = time.time()
-        submissions = asyncio.run(submit_requests(base_url, dict(client.cookies), args.rate, args.seconds))
+        load = asyncio.run(traffic.run(base_url, username, password, rate=args.rate, seconds=args.seconds))
         submit_s = time.time() - submit_started
         stop_value.value = time.time() + args.drain  # watch `drain` more seconds, then stop
         results = pending.get(timeout=max(stop_at - time.time(), 0) + 60)
         pool.close()
-        request_ids = [pk for pk, _ in submissions if pk]
+        request_ids = load.accepted_ids
         times = status_times(env, request_ids)
     finally:
+        if stack is not None:
+            stack.close()
         if process is not None:
             process.terminate()
             try:
@@ -319,9 +314,9 @@ def main():
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "dashboards": args.dashboards, "connected": sum(s["connected"] for s in stats),
         "connect_failures": sum(s["failed"] for s in stats), "connect_all_s": round(connect_s, 2),
-        "rate_target": args.rate, "submitted": len(submissions), "accepted": len(request_ids),
-        "submit_rate_achieved": round(len(submissions) / submit_s, 2) if submit_s else None,
-        "post_p95_ms": round(percentile([s for _, s in submissions], 0.95) * 1000, 1) if submissions else None,
+        "rate_target": args.rate, "submitted": len(load.submissions), "accepted": len(request_ids),
+        "submit_rate_achieved": round(len(load.submissions) / submit_s, 2) if submit_s else None,
+        "post_p95_ms": load.summary()["latency_ms"]["p95"],
         "finished": sum(1 for (_, rank) in times if rank == RANK["done"]),
         "messages_per_dashboard": round(sum(s["messages"] for s in stats) / max(len(client_ids), 1), 1),
         "mbytes_received": round(sum(s["bytes"] for s in stats) / 1e6, 1),

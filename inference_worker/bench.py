@@ -137,9 +137,9 @@ def decode_step_bench(engine: Engine, model, device, batch=64, ctx=512):
     pos = [ctx - 1] * batch
     slots = [t[(ctx - 1) // bs] * bs + (ctx - 1) % bs for t in tables]
     cl = [ctx] * batch
-    bt = runner.block_table_tensor(tables)
     with torch.inference_mode():
         bucket = runner.graph_bucket(batch) if runner.graphs else None
+        bt = runner.block_table_tensor(tables, full_width=bucket is not None)
         if bucket is not None:
             fn = lambda: runner.run_decode_graph(bucket, ids, pos, slots, bt, cl)  # noqa: E731
         else:

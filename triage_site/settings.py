@@ -100,10 +100,19 @@ TEMPLATES = [
 
 # Database: PostgreSQL when DATABASE_URL is set, SQLite otherwise.
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
+# Under ASGI every concurrent request runs in a thread of its own, each with its own connection:
+# without a pool a burst of form posts opens connections until PostgreSQL refuses more. The
+# psycopg pool caps them per process (DATABASE_POOL_MAX_SIZE; 0 turns pooling off, and then
+# DATABASE_CONN_MAX_AGE keeps connections open between requests); a request waits for a free one.
+DATABASE_POOL_MAX_SIZE = int(os.environ.get("DATABASE_POOL_MAX_SIZE", "16"))
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(
-        DATABASE_URL, conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "60")), conn_health_checks=True
+        DATABASE_URL, conn_max_age=0 if DATABASE_POOL_MAX_SIZE else int(os.environ.get("DATABASE_CONN_MAX_AGE", "60")),
+        conn_health_checks=True,  # with the pool: each connection is checked as it is handed out
     )}
+    if DATABASE_POOL_MAX_SIZE:
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1, "max_size": DATABASE_POOL_MAX_SIZE, "timeout": 30, "max_idle": 300}
 else:
     DATABASES = {
         "default": {

@@ -217,7 +217,7 @@ class Engine:
         with torch.inference_mode():
             bucket = runner.graph_bucket(nd) if (not prefills and runner.graphs) else None
             if bucket is not None:
-                bt = runner.block_table_tensor(dec_tables)
+                bt = runner.block_table_tensor(dec_tables, full_width=True)
                 out = runner.run_decode_graph(bucket, ids, pos, slots, bt, dec_cl)
                 self._stats["graph_steps"] += 1
             else:

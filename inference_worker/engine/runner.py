@@ -130,9 +130,13 @@ class ModelRunner:
         return torch.argmax(logits, dim=-1)
 
     # ------------------------------------------------------------------ metadata
-    def block_table_tensor(self, tables: list[list[int]], rows: int | None = None) -> np.ndarray:
+    def block_table_tensor(self, tables: list[list[int]], rows: int | None = None,
+                           full_width: bool = False) -> np.ndarray:
+        """Rows of block ids, zero-padded. CUDA graphs need the fixed full width; the eager path takes
+        only as many columns as the longest sequence, since the torch attention gathers every column."""
         rows = rows or len(tables)
-        bt = np.zeros((rows, self.max_blocks_per_seq), dtype=np.int32)
+        width = self.max_blocks_per_seq if full_width else max((len(t) for t in tables), default=1)
+        bt = np.zeros((rows, width), dtype=np.int32)
         for i, t in enumerate(tables):
             bt[i, :len(t)] = t
         return bt

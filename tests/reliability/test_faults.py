@@ -1,21 +1,13 @@
 """Faults on the real stack: nothing accepted is lost, nothing is done twice."""
-import json
 import signal
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.support.stack import ROOT, RedisServer, Stack, wait_until
+from tests.support.report import report
+from tests.support.stack import RedisServer, Stack, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
-REPORT_DIR = ROOT / "test-output"
-
-
-def report(name, figures):
-    REPORT_DIR.mkdir(exist_ok=True)
-    Path(REPORT_DIR / f"reliability-{name}.json").write_text(json.dumps(figures, indent=2))
-    print(f"{name}: {json.dumps(figures)}")
 
 
 @pytest.fixture

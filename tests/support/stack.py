@@ -87,14 +87,17 @@ class Stack:
             "TRIAGE_REDIS_PREFIX": f"triage-e2e-{uuid.uuid4().hex[:8]}",
             "HF_HUB_OFFLINE": "1",
             "PYTHONUNBUFFERED": "1",
+            "OMP_NUM_THREADS": "1",  # three torch processes share two cores: no spinning thread pools
             **(extra_env or {}),
         }
+        self.env.pop("DATABASE_POOL_MAX_SIZE", None)  # the processes run as deployed: with the pool
         if FULL_STACK:
             import psycopg
 
-            with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as connection:
+            self.admin_database_url = os.environ["DATABASE_URL"]  # kept: the caller may change the environment
+            with psycopg.connect(self.admin_database_url, autocommit=True) as connection:
                 connection.execute(f'CREATE DATABASE "{self.database_name}"')
-            self.env["DATABASE_URL"] = _database_url(os.environ["DATABASE_URL"], self.database_name)
+            self.env["DATABASE_URL"] = _database_url(self.admin_database_url, self.database_name)
             self.env["REDIS_URL"] = redis_url or os.environ["REDIS_URL"]
         else:
             self.env.pop("DATABASE_URL", None)
@@ -111,9 +114,12 @@ class Stack:
         "serve": lambda port: [sys.executable, "manage.py", "serve", "--port", str(port)],
         "web": lambda port: [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
                              "triage_site.asgi:application"],
-        "celery": lambda port: [sys.executable, "-m", "celery", "-A", "triage_site", "worker", "--pool=solo",
+        # Background work runs at a lower CPU priority than the web server, as `make celery`/`make worker`
+        # and the compose file's cpu_shares arrange: on one machine a caller's form post must win the CPU.
+        "celery": lambda port: ["nice", "-n", "10", sys.executable, "-m", "celery", "-A", "triage_site", "worker",
+                                "--pool=solo",
                                 "--loglevel=info", "--without-gossip", "--without-mingle"],
-        "worker": lambda port: [sys.executable, "-m", "inference_worker"],
+        "worker": lambda port: ["nice", "-n", "10", sys.executable, "-m", "inference_worker"],
     }
 
     def start(self, name):
@@ -160,7 +166,7 @@ class Stack:
         if FULL_STACK:
             import psycopg
 
-            with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as connection:
+            with psycopg.connect(self.admin_database_url, autocommit=True) as connection:
                 connection.execute(f'DROP DATABASE IF EXISTS "{self.database_name}" WITH (FORCE)')
 
     # --- as a dispatcher would -------------------------------------------------------------

@@ -9,7 +9,7 @@ import threading
 from collections import OrderedDict
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +28,22 @@ def bind_server_loop(loop):
     _server_loop = loop
 
 
+_publisher_loop = None
+_publisher_lock = threading.Lock()
+
+
+def publisher_loop():
+    """One long-lived event loop thread per process for publishing to Redis. async_to_sync would
+    start a loop per call, and channels_redis keeps its connections per loop: from Celery and the
+    inference worker every event would open (and leak until collected) a new Redis connection."""
+    global _publisher_loop
+    with _publisher_lock:
+        if _publisher_loop is None or _publisher_loop.is_closed():
+            _publisher_loop = asyncio.new_event_loop()
+            threading.Thread(target=_publisher_loop.run_forever, name="event-publisher", daemon=True).start()
+        return _publisher_loop
+
+
 def _send(group, message):
     layer = get_channel_layer()
     if layer is None:
@@ -36,8 +52,10 @@ def _send(group, message):
         loop = _server_loop
         if loop is not None and loop.is_running() and threading.current_thread() is not threading.main_thread():
             asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop).result(timeout=5)
-        else:
+        elif isinstance(layer, InMemoryChannelLayer):  # its queues belong to the caller's loop
             async_to_sync(layer.group_send)(group, message)
+        else:
+            asyncio.run_coroutine_threadsafe(layer.group_send(group, message), publisher_loop()).result(timeout=5)
     except Exception:
         logger.warning("could not publish %s to %s", message.get("type"), group, exc_info=True)
 

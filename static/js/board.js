@@ -227,6 +227,15 @@
     showWorker(board.worker);
   }
 
+  // A row that only moved in the scheduler's queue: update its position cell, not the whole row.
+  function movedInQueue(id, position) {
+    const r = rows.get(id);
+    if (!r) return;
+    r.queue_position = position;
+    const cell = openElements.get(id)?.querySelector("td.position");
+    if (cell) cell.textContent = position === null || position === undefined ? "—" : String(position);
+  }
+
   function onDelta(delta) {
     if (version === null || delta.base !== version) {
       if (version === null || delta.version > version) askRefresh();
@@ -235,6 +244,7 @@
     setClock(delta.generated_ts);
     const changed = new Set();
     for (const r of delta.upsert) { rows.set(r.id, r); changed.add(r.id); }
+    for (const [id, position] of delta.positions || []) movedInQueue(id, position);
     if (delta.open) openOrder = delta.open;
     if (delta.finished) finishedOrder = delta.finished;
     const keep = new Set(openOrder.concat(finishedOrder));

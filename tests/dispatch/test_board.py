@@ -4,7 +4,6 @@ import asyncio
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.contrib.auth.models import AnonymousUser
 from django.urls import reverse
 from django.utils import timezone
 
@@ -106,6 +105,29 @@ async def test_delta_mode_sends_only_changed_rows_with_versions(dispatcher):
     assert delta["base"] == version and delta["version"] == version + 1
     assert [row["id"] for row in delta["upsert"]] == [arrival.pk]
     assert set(delta["open"]) == {quiet.pk, arrival.pk}
+    await comm.disconnect()
+
+
+async def test_rows_that_only_move_in_the_queue_travel_as_position_pairs(dispatcher):
+    first = await create(text="refill", status=Status.QUEUED, urgency=4)
+    second = await create(text="sprain", status=Status.QUEUED, urgency=3)
+    heartbeat = await database_sync_to_async(WorkerHeartbeat.objects.create)(
+        worker_name="w", queue_order=[first.pk, second.pk])
+    comm = communicator(dispatcher, "/ws/board/?delta=1")
+    await comm.connect()
+    full = await receive_until(comm, of_type("board"))
+    assert [row["queue_position"] for row in full["board"]["open"]] == [1, 2]
+
+    heartbeat.queue_order = [second.pk, first.pk]
+    await database_sync_to_async(heartbeat.save)()
+    await database_sync_to_async(events.publish_request_changed)(first.pk)
+    delta = await receive_until(comm, lambda m: m["type"] == "board.delta" and "positions" in m)
+    assert delta["upsert"] == []
+    assert sorted(delta["positions"]) == sorted([[first.pk, 2], [second.pk, 1]])
+    assert delta["open"] == [second.pk, first.pk]
+    await comm.send_json_to({"type": "refresh"})  # a full board agrees with what the pairs said
+    refreshed = await receive_until(comm, of_type("board"))
+    assert [(row["id"], row["queue_position"]) for row in refreshed["board"]["open"]] == [(second.pk, 1), (first.pk, 2)]
     await comm.disconnect()
 
 

@@ -8,8 +8,9 @@ result once and hands the same text to every connection:
 
 - `board` (full snapshot) when a dashboard connects or asks for a refresh, and on every change
   for clients that did not ask for deltas (scripts, the end-to-end test);
-- `board.delta` for the browser page (`?delta=1`): only the rows that changed and, when it
-  changed, the order; each delta names the version it applies to, so a client that missed one
+- `board.delta` for the browser page (`?delta=1`): only the rows that changed, `[id, position]`
+  pairs for rows that only moved in the scheduler's queue and, when it changed, the order; each
+  delta names the version it applies to, so a client that missed one
   asks for a full snapshot;
 - `tick` when nothing changed, so that a page can tell a live connection from a dead one;
 - `charts` at most once per CHARTS_INTERVAL, and `worker` with each worker heartbeat.
@@ -54,8 +55,15 @@ def _encode(message):
     return json.dumps(message, separators=(",", ":"))
 
 
+# Not compared when deciding whether a row changed: ticking fields change by themselves, and queue
+# positions shift for every row behind a request that starts running. Positions travel on their own
+# as [id, position] pairs: with hundreds waiting, resending whole rows for each shift made every delta
+# tens of kilobytes to each of hundreds of dashboards.
+_SENT_APART = (*selectors.TICKING_FIELDS, "queue_position")
+
+
 def _comparable(row):
-    return {k: v for k, v in row.items() if k not in selectors.TICKING_FIELDS}
+    return {k: v for k, v in row.items() if k not in _SENT_APART}
 
 
 class BoardHub:
@@ -171,9 +179,12 @@ class BoardHub:
         order = ([row["id"] for row in board["open"]], [row["id"] for row in board["finished"]])
         upsert = [row for row_id, row in rows.items()
                   if row_id not in self.rows or _comparable(self.rows[row_id]) != _comparable(row)]
+        upserted = {row["id"] for row in upsert}
+        moved = [[row_id, row["queue_position"]] for row_id, row in rows.items()
+                 if row_id not in upserted and self.rows[row_id]["queue_position"] != row["queue_position"]]
         first = self.board is None
         previous_order, previous_worker = self.order, (self.board or {}).get("worker")
-        changed = bool(upsert) or order != previous_order or board["worker"] != previous_worker
+        changed = bool(upsert) or bool(moved) or order != previous_order or board["worker"] != previous_worker
         previous_version = self.version
         self.board, self.rows, self.order = board, rows, order
         if first or changed:
@@ -184,6 +195,8 @@ class BoardHub:
         if changed:
             delta = {"type": "board.delta", "base": previous_version, "version": self.version,
                      "generated_ts": board["generated_ts"], "upsert": upsert}
+            if moved:
+                delta["positions"] = moved
             if order != previous_order:
                 delta["open"], delta["finished"] = order
             if board["worker"] != previous_worker:

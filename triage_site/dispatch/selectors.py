@@ -35,50 +35,60 @@ def queue_positions():
     return {int(pk): index + 1 for index, pk in enumerate(heartbeat.queue_order)}, heartbeat
 
 
-def serialize_request(medical_request, position, now, text_chars=BOARD_TEXT_CHARS):
-    waited_until = medical_request.first_token_at or now
-    return {
-        "id": medical_request.pk,
-        "text": medical_request.text[:text_chars],
-        "location": medical_request.location,
-        "status": medical_request.status,
-        "status_label": medical_request.get_status_display(),
-        "urgency": medical_request.urgency,
-        "urgency_label": medical_request.get_urgency_display() if medical_request.urgency is not None else "",
-        "needs_review": medical_request.needs_review,
-        "rule_reason": medical_request.rule_reason,
-        "predicted_output_tokens": medical_request.predicted_output_tokens,
-        "generated_tokens": medical_request.generated_tokens,
-        "queue_position": position,
-        "created_at": medical_request.created_at.isoformat(),
-        "created_ts": _ts(medical_request.created_at),
-        "first_token_ts": _ts(medical_request.first_token_at),
-        "finished_ts": _ts(medical_request.finished_at),
-        "waiting_seconds": round((waited_until - medical_request.created_at).total_seconds(), 1),
-    }
-
-
-def board_order_key(positions):
-    def key(medical_request):
-        position = positions.get(medical_request.pk)
-        urgency = 5 if medical_request.urgency is None else medical_request.urgency
-        return (position is None, position or 0, urgency, medical_request.created_at, medical_request.pk)
-
-    return key
-
-
+STATUS_LABELS = dict(Status.choices)
+URGENCY_LABELS = dict(Urgency.choices)
 BOARD_FIELDS = (
     "id", "text", "location", "status", "urgency", "needs_review", "rule_reason", "predicted_output_tokens",
     "generated_tokens", "created_at", "first_token_at", "finished_at",
 )
 
 
+def board_values(medical_request):
+    """A model instance as the plain row the board works on."""
+    return {name: getattr(medical_request, name) for name in BOARD_FIELDS}
+
+
+def serialize_request(row, position, now, text_chars=BOARD_TEXT_CHARS):
+    """`row` holds BOARD_FIELDS as plain values: the board reads hundreds of rows ten times a second,
+    and `.values()` costs a fraction of building model instances."""
+    waited_until = row["first_token_at"] or now
+    urgency = row["urgency"]
+    return {
+        "id": row["id"],
+        "text": row["text"][:text_chars],
+        "location": row["location"],
+        "status": row["status"],
+        "status_label": STATUS_LABELS.get(row["status"], row["status"]),
+        "urgency": urgency,
+        "urgency_label": URGENCY_LABELS.get(urgency, "") if urgency is not None else "",
+        "needs_review": row["needs_review"],
+        "rule_reason": row["rule_reason"],
+        "predicted_output_tokens": row["predicted_output_tokens"],
+        "generated_tokens": row["generated_tokens"],
+        "queue_position": position,
+        "created_at": row["created_at"].isoformat(),
+        "created_ts": _ts(row["created_at"]),
+        "first_token_ts": _ts(row["first_token_at"]),
+        "finished_ts": _ts(row["finished_at"]),
+        "waiting_seconds": round((waited_until - row["created_at"]).total_seconds(), 1),
+    }
+
+
+def board_order_key(positions):
+    def key(row):
+        position = positions.get(row["id"])
+        urgency = 5 if row["urgency"] is None else row["urgency"]
+        return (position is None, position or 0, urgency, row["created_at"], row["id"])
+
+    return key
+
+
 def board_snapshot():
     now = timezone.now()
     positions, heartbeat = queue_positions()
-    open_requests = list(MedicalRequest.objects.filter(status__in=OPEN_STATUSES).only(*BOARD_FIELDS))
+    open_requests = list(MedicalRequest.objects.filter(status__in=OPEN_STATUSES).values(*BOARD_FIELDS))
     finished = list(
-        MedicalRequest.objects.filter(status__in=(Status.DONE, Status.FAILED)).only(*BOARD_FIELDS)
+        MedicalRequest.objects.filter(status__in=(Status.DONE, Status.FAILED)).values(*BOARD_FIELDS)
         .order_by("-finished_at", "-id")[:RECENTLY_FINISHED]
     )
     open_requests.sort(key=board_order_key(positions))
@@ -86,7 +96,7 @@ def board_snapshot():
     return {
         "generated_at": now.isoformat(),
         "generated_ts": _ts(now),
-        "open": [serialize_request(r, positions.get(r.pk), now) for r in open_requests],
+        "open": [serialize_request(r, positions.get(r["id"]), now) for r in open_requests],
         "finished": [serialize_request(r, None, now) for r in finished],
         "worker": {"alive": worker_alive, "stats": heartbeat.stats if heartbeat else {}},
     }
@@ -140,7 +150,7 @@ def request_snapshot(request_id):
         return None
     positions, _ = queue_positions()
     position = positions.get(medical_request.pk) if medical_request.is_open else None
-    data = serialize_request(medical_request, position, timezone.now(), text_chars=None)
+    data = serialize_request(board_values(medical_request), position, timezone.now(), text_chars=None)
     data["answer"] = medical_request.answer
     data["error"] = medical_request.error
     data["timeline"] = timeline(medical_request)

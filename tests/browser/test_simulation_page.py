@@ -1,31 +1,16 @@
 """The simulation replay page in real headless Chromium against a real server (`manage.py serve --no-worker`).
 
-Fixtures are kept in this file (not the shared conftest): a server on a fresh SQLite file seeded with recorded
-requests, and a browser started and stopped here. The test signs in through the login page, sees a form error,
-replays a recorded window through every policy, waits for Plotly to draw every chart, and saves a screenshot to
-test-output/simulation.png.
+Its server (no inference worker) is seeded with recorded requests; the browser is the shared conftest's.
+The test signs in through the login page, sees a form error, replays a recorded window through every policy,
+waits for Plotly to draw every chart, and saves a screenshot to test-output/simulation.png.
 """
-import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
-
-import httpx
 import pytest
+
+from tests.browser.server import ROOT, embedded_server
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run"]
 SCREENSHOT = ROOT / "test-output" / "simulation.png"
-
-if not Path(CHROMIUM).exists() and not os.environ.get("TRIAGE_REQUIRE_BROWSER"):
-    pytest.skip(f"{CHROMIUM} is not installed (apt-get install -y --no-install-recommends chromium); "
-                "set TRIAGE_REQUIRE_BROWSER=1 to make this a failure", allow_module_level=True)
 
 # 40 recorded requests, bursts of 8 every 2 seconds, on 2026-11-23 from 08:00 UTC.
 SEED_REQUESTS = """
@@ -44,55 +29,12 @@ for i in range(40):
 """
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def simulation_server(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("simulation-server")
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update({"TRIAGE_VAR_DIR": str(tmp / "var"), "TRIAGE_TIME_ZONE": "UTC", "PYTHONUNBUFFERED": "1",
-                "HF_HUB_OFFLINE": "1"})
-
-    def manage(*args):
-        return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True,
-                              capture_output=True, text=True, timeout=180).stdout
-
-    manage("migrate", "--noinput")
-    password_file = tmp / "password"
-    manage("create_dispatcher", "simulator", "--password-file", str(password_file))
-    manage("shell", "-c", SEED_REQUESTS)
-    log = open(tmp / "server.log", "w+")
-    process = subprocess.Popen([sys.executable, "manage.py", "serve", "--port", str(port), "--no-worker"],
-                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert process.poll() is None, f"server exited with {process.returncode}"
-            try:
-                if httpx.get(f"{base_url}/login/", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "server did not come up"
-            time.sleep(0.3)
-        yield {"base_url": base_url, "username": "simulator", "password": password_file.read_text().strip(),
-               "manage": manage}
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
-        log.seek(0)
-        sys.stdout.write(log.read()[-4000:])
-        log.close()
+    with embedded_server(tmp_path_factory.mktemp("simulation-server"), "simulator",
+                         extra_env={"TRIAGE_TIME_ZONE": "UTC"}, serve_args=["--no-worker"],
+                         seed_script=SEED_REQUESTS) as server:
+        yield server
 
 
 def _signed_in_page(server, browser, errors, outside, next_path="/simulation/"):

@@ -1,0 +1,66 @@
+"""`manage.py serve` on a fresh SQLite file, for the browser tests: one place that starts and stops it."""
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.support.stack import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run"]
+
+
+@contextlib.contextmanager
+def embedded_server(tmp, username, *, extra_env=None, serve_args=(), seed_script=None):
+    """Yields {base_url, username, password, manage}; prints the tail of the server's log when done."""
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL")}
+    env.update({"TRIAGE_VAR_DIR": str(tmp / "var"), "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1",
+                **(extra_env or {})})
+
+    def manage(*args):
+        return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True,
+                              capture_output=True, text=True, timeout=180).stdout
+
+    manage("migrate", "--noinput")
+    password_file = tmp / "password"
+    manage("create_dispatcher", username, "--password-file", str(password_file))
+    if seed_script:
+        manage("shell", "-c", seed_script)
+    log = open(tmp / "server.log", "w+")
+    process = subprocess.Popen([sys.executable, "manage.py", "serve", "--port", str(port), *serve_args],
+                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(process, base_url)
+        yield {"base_url": base_url, "username": username, "password": password_file.read_text().strip(),
+               "manage": manage}
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)
+        log.seek(0)
+        sys.stdout.write(log.read()[-4000:])
+        log.close()
+
+
+def _wait_until_up(process, base_url, timeout=120):
+    deadline = time.monotonic() + timeout
+    while True:
+        assert process.poll() is None, f"server exited with {process.returncode}"
+        try:
+            if httpx.get(f"{base_url}/login/", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "server did not come up"
+        time.sleep(0.3)

@@ -136,6 +136,19 @@ def test_a_request_is_claimed_only_once():
     assert tasks.claim_peers(exclude_id=0, limit=5) == []
 
 
+def test_a_backlog_is_claimed_red_flags_first_then_oldest_first():
+    """Submitted through intake, so that the safety rules have run on each request as it arrived."""
+    older_sprain = services.submit_request(text="sprained ankle playing football, can walk on it")
+    older_rash = services.submit_request(text="mild rash on the arm since yesterday")
+    chest_pain = services.submit_request(text="crushing chest pain spreading to the left arm, sweating")
+    arrest = services.submit_request(text="my husband collapsed and is not breathing")
+    assert (arrest.rule_urgency, older_sprain.rule_urgency) == (0, None)
+    assert 0 < chest_pain.rule_urgency <= 1
+    leader = new("leader of the batch")
+    assert tasks.claim_peers(exclude_id=leader.pk, limit=3) == [arrest.pk, chest_pain.pk, older_sprain.pk]
+    assert tasks.claim_peers(exclude_id=leader.pk, limit=3) == [older_rash.pk]
+
+
 def test_request_left_classifying_by_a_dead_worker_is_still_classified(monkeypatch, notified):
     monkeypatch.setattr(classifier, "classify_batch", lambda texts: [fake_result(4) for _ in texts])
     medical_request = new()

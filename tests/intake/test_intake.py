@@ -42,6 +42,8 @@ def test_submission_is_stored_classified_and_queued(dispatcher_client):
     else:
         assert medical_request.status == Status.RECEIVED
     assert medical_request.location == "12 High St"
+    # The safety rules ran at intake, before any classifier: their finding is stored with the request.
+    assert medical_request.rule_urgency == 0 and "not breathing" in medical_request.rule_reason
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@
   (broker / database connection, timeouts); when retries run out the requests get the rules-only
   fallback classification, flagged for review, so nothing is lost;
 * batching: after a short window (TRIAGE_CLASSIFIER_BATCH_WINDOW_S, default 0.02 s) the task also
-  claims up to TRIAGE_CLASSIFIER_BATCH_MAX - 1 other requests still `received`, each with an
+  claims up to TRIAGE_CLASSIFIER_BATCH_MAX - 1 other requests still `received` (red flags first), each with an
   atomic `UPDATE ... WHERE status='received'`, so two workers never claim the same one, and
   classifies them all in one encoder batch. A claimed request's own task later finds it queued
   and skips it. If the batch leader dies, claimed requests stay `classifying`; their own tasks
@@ -23,6 +23,7 @@ import time
 from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
+from django.db.models import F
 
 from triage_site.intake import services
 from triage_site.intake.models import MedicalRequest, Status
@@ -47,11 +48,14 @@ def claim(request_id):
 
 
 def claim_peers(exclude_id, limit):
-    """Claim up to `limit` other requests waiting in `received`, oldest first."""
+    """Claim up to `limit` other requests waiting in `received`: those the safety rules flagged at
+    intake first (most urgent first), then the oldest. Under a backlog a cardiac arrest is classified
+    in the next batch, not after everything that arrived before it."""
     if limit <= 0:
         return []
     candidates = (MedicalRequest.objects.filter(status=Status.RECEIVED).exclude(pk=exclude_id)
-                  .order_by("created_at", "id").values_list("pk", flat=True)[: limit * 2])
+                  .order_by(F("rule_urgency").asc(nulls_last=True), "created_at", "id")
+                  .values_list("pk", flat=True)[: limit * 2])
     claimed = []
     for pk in candidates:
         if len(claimed) >= limit:

@@ -6,6 +6,7 @@ import json
 import pytest
 from django.urls import reverse
 
+from tests.support.html import external_assets
 from triage_site.simulation.models import SimulationRun
 
 SMALL_RUN = {"policies": ["fcfs", "sjf", "pjf", "semantic"], "setting": "A100_4B", "user_request_gap": "1",
@@ -62,7 +63,7 @@ def test_synthetic_run_end_to_end(dispatcher_client, dispatcher, worker_ran):
     body = page.content.decode()
     assert page.status_code == 200
     assert 'id="run-data"' in body and "plotly/plotly.min.js" in body and "chart-mean-waiting" in body
-    assert "cdn" not in body.lower()
+    assert external_assets(body) == []
 
     listing = dispatcher_client.get(reverse("simulation:index")).content.decode()
     assert f'href="/simulation/runs/{run.pk}/"' in listing

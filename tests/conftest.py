@@ -3,6 +3,7 @@
 `make test` runs the suite twice: embedded (SQLite, in-memory channel layer, eager
 Celery) and, for tests marked `stack`, against the real PostgreSQL and Redis.
 """
+import gc
 import os
 
 import pytest
@@ -15,6 +16,15 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("django_db") or item.get_closest_marker("e2e"):
             item.add_marker(pytest.mark.stack)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup):
+    """Database connections opened in the worker threads of async tests outlive those threads until
+    the garbage collector frees them; free them before pytest-django drops the test database, which
+    PostgreSQL refuses while they are open ("being accessed by other users")."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture

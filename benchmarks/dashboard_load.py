@@ -18,7 +18,6 @@ import asyncio
 import json
 import multiprocessing
 import os
-import re
 import secrets
 import socket
 import subprocess
@@ -98,7 +97,7 @@ def sign_in(base_url, username, password):
     import httpx
 
     client = httpx.Client(base_url=base_url, timeout=30)
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', client.get("/login/").text).group(1)
+    token = traffic.csrf_token(client.get("/login/").text)
     response = client.post("/login/", data={"username": username, "password": password,
                                             "csrfmiddlewaretoken": token, "next": "/dispatch/"})
     if response.status_code != 302:
@@ -108,7 +107,7 @@ def sign_in(base_url, username, password):
 
 def warm_up(client, timeout=120):
     """One request through the whole path first: loads the classifier and the model."""
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', client.get("/").text).group(1)
+    token = traffic.csrf_token(client.get("/").text)
     response = client.post("/", data={"text": "warm-up: headache since this morning", "csrfmiddlewaretoken": token})
     location = response.headers.get("location", "")
     deadline = time.monotonic() + timeout

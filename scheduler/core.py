@@ -14,10 +14,6 @@ from .queues import LazyHeap
 from .request import PreemptAction, SchedRequest, StepPlan
 
 
-def _request_id(req: SchedRequest):
-    return req.request_id
-
-
 class Scheduler:
     """Continuous-batching scheduler for fcfs / sjf / pjf / semantic policies (see docs/scheduler.md)."""
 
@@ -268,7 +264,7 @@ class Scheduler:
             key = heap.peek_key()
             if key is None or key[0] > self._admissions:
                 return
-            req = heap.pop(_request_id)
+            req = heap.pop()
             req._aged_levels += 1
             if req._aged_levels < req.urgency:
                 threshold = req._aging_base + (req._aged_levels + 1) * req._aging_interval

@@ -68,8 +68,8 @@ class LazyHeap:
         entry = self._top()
         return None if entry is None else entry[:-2]
 
-    def pop(self, item_id_of=None):
-        """Pop the minimum item (item_id_of is accepted for compatibility; entries carry their id)."""
+    def pop(self):
+        """Pop the minimum live item."""
         heap = self._heap
         while heap:
             entry = heappop(heap)

@@ -3,12 +3,9 @@ import contextlib
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
-
-from tests.support.stack import free_port
+from tests.support.stack import free_port, wait_for_http
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -38,7 +35,7 @@ def embedded_server(tmp, username, *, extra_env=None, serve_args=(), seed_script
                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_up(process, base_url)
+        wait_for_http(base_url, {"server": process}, timeout=120)
         yield {"base_url": base_url, "username": username, "password": password_file.read_text().strip(),
                "manage": manage}
     finally:
@@ -52,15 +49,3 @@ def embedded_server(tmp, username, *, extra_env=None, serve_args=(), seed_script
         sys.stdout.write(log.read()[-4000:])
         log.close()
 
-
-def _wait_until_up(process, base_url, timeout=120):
-    deadline = time.monotonic() + timeout
-    while True:
-        assert process.poll() is None, f"server exited with {process.returncode}"
-        try:
-            if httpx.get(f"{base_url}/login/", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "server did not come up"
-        time.sleep(0.3)

@@ -40,15 +40,16 @@ def test_requests_are_repeatable_for_a_seed_and_span_every_urgency():
 
 def test_summary_counts_errors_and_takes_nearest_rank_percentiles():
     report = traffic.TrafficReport(rate=10, planned_seconds=1, wall_seconds=2.0, submissions=[
-        *(traffic.Submission(sent_at=0, seconds=n / 1000, request_id=n) for n in range(1, 20)),
-        traffic.Submission(sent_at=0, seconds=1.0, error="HTTP 500 "),
+        *(traffic.Submission(seconds=n / 1000, request_id=n) for n in range(1, 20)),
+        traffic.Submission(seconds=1.0, error="HTTP 500 "),
     ])
     summary = report.summary()
     assert (summary["submitted"], summary["accepted"], summary["errors"]) == (20, 19, 1)
     assert summary["error_examples"] == ["HTTP 500 "]
     assert summary["achieved_rate"] == 10.0
     assert summary["latency_ms"] == {"p50": 10.0, "p95": 19.0, "p99": 1000.0, "max": 1000.0}
-    assert traffic.percentile([], 0.5) == 0.0
+    empty = traffic.TrafficReport(rate=1, planned_seconds=1).summary()
+    assert empty["latency_ms"] == {"p50": 0.0, "p95": 0.0, "p99": 0.0, "max": 0.0}
 
 
 @pytest.mark.e2e

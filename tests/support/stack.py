@@ -16,6 +16,8 @@ from pathlib import Path
 
 import httpx
 
+from triage_site.intake.traffic import csrf_token
+
 ROOT = Path(__file__).resolve().parents[2]
 FULL_STACK = bool(os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"))
 
@@ -33,6 +35,19 @@ def wait_until(condition, timeout, interval=0.2, message="condition not reached"
             return
         time.sleep(interval)
     raise AssertionError(f"{message} within {timeout} s")
+
+
+def wait_for_http(base_url, processes, timeout=90):
+    """Until the sign-in page answers; fails at once if one of `processes` ({name: Popen}) has exited."""
+    def up():
+        for name, process in processes.items():
+            assert process.poll() is None, f"{name} exited with {process.returncode}"
+        try:
+            return httpx.get(f"{base_url}/login/", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(up, timeout, interval=0.3, message="web server did not come up")
 
 
 def _database_url(base_url, name):
@@ -117,8 +132,7 @@ class Stack:
         # Background work runs at a lower CPU priority than the web server, as `make celery`/`make worker`
         # and the compose file's cpu_shares arrange: on one machine a caller's form post must win the CPU.
         "celery": lambda port: ["nice", "-n", "10", sys.executable, "-m", "celery", "-A", "triage_site", "worker",
-                                "--pool=solo",
-                                "--loglevel=info", "--without-gossip", "--without-mingle"],
+                                "--pool=solo", "--loglevel=info", "--without-gossip", "--without-mingle"],
         "worker": lambda port: ["nice", "-n", "10", sys.executable, "-m", "inference_worker"],
     }
 
@@ -141,15 +155,7 @@ class Stack:
         process.wait(30)
 
     def wait_for_http(self, timeout=90):
-        def up():
-            for name, process in self.processes.items():
-                assert process.poll() is None, f"{name} exited with {process.returncode}"
-            try:
-                return httpx.get(f"{self.base_url}/login/", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(up, timeout, interval=0.3, message="web server did not come up")
+        wait_for_http(self.base_url, self.processes, timeout)
 
     def close(self):
         for process in self.processes.values():
@@ -195,6 +201,3 @@ class Stack:
     def statuses(self):
         return dict(self.query("SELECT status, count(*) FROM intake_medicalrequest GROUP BY status"))
 
-
-def csrf_token(html):
-    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)

@@ -8,7 +8,6 @@ varied wording), with caller details drawn from small lists; a seed makes a run 
 """
 import asyncio
 import json
-import math
 import random
 import re
 import time
@@ -16,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from scheduler.metrics import percentile
 
 DATASET_DIR = Path(__file__).resolve().parents[1] / "classification" / "dataset"
 CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
@@ -56,7 +57,6 @@ class RequestMaker:
 @dataclass
 class Submission:
     """What one POST of the intake form came to: the stored request's id, or the error."""
-    sent_at: float
     seconds: float
     request_id: int | None = None
     error: str = ""
@@ -84,14 +84,7 @@ class TrafficReport:
                 "errors": len(self.errors), "error_examples": sorted(set(self.errors))[:5],
                 "achieved_rate": round(len(self.submissions) / self.wall_seconds, 2) if self.wall_seconds else 0.0,
                 "latency_ms": {name: round(percentile(seconds, q) * 1000, 1)
-                               for name, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99), ("max", 1.0))}}
-
-
-def percentile(ordered, fraction):
-    """Nearest-rank percentile of an already sorted list (0 for an empty one)."""
-    if not ordered:
-        return 0.0
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]
+                               for name, q in (("p50", 50), ("p95", 95), ("p99", 99), ("max", 100))}}
 
 
 def csrf_token(html):
@@ -117,16 +110,15 @@ async def sign_in(client, username, password):
 async def submit(client, token, fields):
     """POST the intake form once; a stored request answers with a redirect to its page."""
     started = time.monotonic()
-    sent_at = time.time()
     try:
         response = await client.post("/", data={**fields, "csrfmiddlewaretoken": token})
     except httpx.HTTPError as error:
-        return Submission(sent_at, time.monotonic() - started, error=f"{type(error).__name__}: {error}")
+        return Submission(time.monotonic() - started, error=f"{type(error).__name__}: {error}")
     seconds = time.monotonic() - started
     match = CREATED.search(response.headers.get("location", "")) if response.status_code == 302 else None
     if match is None:
-        return Submission(sent_at, seconds, error=f"HTTP {response.status_code} {response.headers.get('location', '')}")
-    return Submission(sent_at, seconds, request_id=int(match.group(1)))
+        return Submission(seconds, error=f"HTTP {response.status_code} {response.headers.get('location', '')}")
+    return Submission(seconds, request_id=int(match.group(1)))
 
 
 async def run(base_url, username, password, *, rate, seconds, seed=0, timeout=60.0, on_submission=None):

@@ -46,19 +46,25 @@ class InferenceService:
 
     # --- the loop -------------------------------------------------------------------------
     def run(self, stop_event):
-        recovered = self.store.recover_interrupted()
-        if recovered:
-            logger.info("re-queued %d requests interrupted by a previous worker", recovered)
-        logger.info("inference worker %s ready", self.store.worker_name)
+        recovered = False
         try:
             while not stop_event.is_set():
                 try:
+                    if not recovered:  # first, and until the database answers
+                        self._recover_interrupted()
+                        recovered = True
                     self.run_once(idle_wait=0.0 if self.engine.has_work() else 0.2)
                 except Exception:  # database or broker outage: keep the loop, retry shortly
                     logger.exception("worker iteration failed; retrying in 1 s")
                     stop_event.wait(1.0)
         finally:
             self.store.close()
+
+    def _recover_interrupted(self):
+        recovered = self.store.recover_interrupted()
+        if recovered:
+            logger.info("re-queued %d requests interrupted by a previous worker", recovered)
+        logger.info("inference worker %s ready", self.store.worker_name)
 
     def run_once(self, idle_wait=0.0):
         """One iteration: wake-ups, periodic reconciliation, one engine step, streaming, heartbeat."""

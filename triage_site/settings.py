@@ -5,6 +5,7 @@ layer and Celery in eager mode. With DATABASE_URL / REDIS_URL set it runs the re
 stack: PostgreSQL through psycopg 3, Redis as Celery broker and channel layer.
 """
 import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -118,8 +119,13 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": VAR_DIR / "db.sqlite3",
-            # The embedded worker thread writes while the web server writes: wait, don't fail.
-            "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE"},
+            # The embedded worker thread writes while the web server writes: wait, don't fail; and
+            # with the write-ahead log, readers never wait for a writer.
+            "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE",
+                        "init_command": "PRAGMA journal_mode=WAL;"},
+            # Tests get a file too: SQLite's shared in-memory database locks whole tables and fails
+            # at once ("database table is locked") where a file database waits for the lock.
+            "TEST": {"NAME": str(Path(tempfile.gettempdir()) / f"triage-test-{os.getpid()}.sqlite3")},
         }
     }
 TEST_DATABASE_NAME = os.environ.get("TRIAGE_TEST_DB_NAME")

@@ -2,6 +2,7 @@
 import threading
 
 import pytest
+from django.db import OperationalError
 
 from inference_worker.runner import build_service
 from triage_site.dispatch.models import WorkerHeartbeat
@@ -67,16 +68,19 @@ def test_override_reaches_the_running_worker(tiny_service_factory):
     assert service.engine.sched.get(request.pk).urgency == 0
 
 
-def test_restart_requeues_interrupted_work(tiny_service_factory):
+def interrupted_request():
     request = queue("fell off ladder", 2)
     services.mark_running(request.pk, prompt_tokens=5)
     services.save_progress(request.pk, answer="partial", generated_tokens=2)
-    service = tiny_service_factory()
+    return request
+
+
+def run_in_thread_until_done(service, request, seconds=15):
     stop = threading.Event()
     thread = threading.Thread(target=service.run, args=(stop,))
     thread.start()
     try:
-        for _ in range(300):
+        for _ in range(int(seconds / 0.05)):
             request.refresh_from_db()
             if request.status == Status.DONE:
                 break
@@ -84,6 +88,31 @@ def test_restart_requeues_interrupted_work(tiny_service_factory):
     finally:
         stop.set()
         thread.join(10)
+    assert not thread.is_alive()
+
+
+def test_restart_requeues_interrupted_work(tiny_service_factory):
+    request = interrupted_request()
+    run_in_thread_until_done(tiny_service_factory(), request)
+    assert request.status == Status.DONE
+    assert not request.answer.startswith("partial")
+
+
+def test_worker_that_starts_during_a_database_outage_recovers_once_it_answers(tiny_service_factory, monkeypatch):
+    request = interrupted_request()
+    service = tiny_service_factory()
+    recover = service.store.recover_interrupted
+    attempts = []
+
+    def recover_after_one_outage():
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise OperationalError("the database system is starting up")
+        return recover()
+
+    monkeypatch.setattr(service.store, "recover_interrupted", recover_after_one_outage)
+    run_in_thread_until_done(service, request)
+    assert len(attempts) == 2
     assert request.status == Status.DONE
     assert not request.answer.startswith("partial")
 

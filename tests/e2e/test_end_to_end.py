@@ -40,10 +40,11 @@ class BoardWatcher(threading.Thread):
 
     def run(self):
         try:
-            for raw in self.socket:
-                message = json.loads(raw)
-                if message["type"] == "board":
-                    self.boards.append(message["board"])
+            with self.socket:
+                for raw in self.socket:
+                    message = json.loads(raw)
+                    if message["type"] == "board":
+                        self.boards.append(message["board"])
         except Exception:
             pass
 

@@ -15,12 +15,11 @@ Bounded: at most 1000 dashboards, 100 requests/s, 300 s.
 """
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
 import secrets
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,34 +29,30 @@ from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from triage_site.intake import traffic  # noqa: E402  (after the path insert)
+from scheduler.metrics import percentile  # noqa: E402  (after the path insert)
+from tests.support.stack import wait_for_http  # noqa: E402
+from triage_site.intake import traffic  # noqa: E402
 
 ORDER = ["received", "classifying", "queued", "running", "done", "failed"]
 RANK = {status: index for index, status in enumerate(ORDER)}
 RANK["failed"] = RANK["done"]
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(var_dir, answer_tokens, classifier):
-    port = free_port()
-    env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL")}
-    env.update({"TRIAGE_VAR_DIR": str(var_dir), "TRIAGE_MODEL_CACHE": str(ROOT / "var" / "models"),
-                "TRIAGE_INFERENCE_MODEL": "tiny", "TRIAGE_MAX_ANSWER_TOKENS": str(answer_tokens),
-                "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "TRIAGE_LOG_LEVEL": "WARNING"})
+def server_env(var_dir, answer_tokens, classifier):
+    """What the started server is told, in either mode."""
+    env = {"TRIAGE_MAX_ANSWER_TOKENS": str(answer_tokens), "TRIAGE_LOG_LEVEL": "WARNING"}
     if classifier == "rules":
         env["TRIAGE_CLASSIFIER_ENCODER"] = str(var_dir / "no-encoder")  # model unavailable: rules only
-    for args in (["migrate", "--noinput"], ["create_dispatcher", "bench", "--password-file", str(var_dir / "pw")]):
-        subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True,
-                       timeout=300)
-    log = open(var_dir / "server.log", "w")
-    process = subprocess.Popen([sys.executable, "manage.py", "serve", "--port", str(port)], cwd=ROOT, env=env,
-                               stdout=log, stderr=subprocess.STDOUT)
-    return process, f"http://127.0.0.1:{port}", "bench", (var_dir / "pw").read_text().strip(), env
+    return env
+
+
+def start_embedded(var_dir, answer_tokens, classifier):
+    """`manage.py serve` on a fresh SQLite file, as the browser tests start it (tests/support/server.py)."""
+    from tests.support.server import embedded_server
+
+    extra_env = {"TRIAGE_MODEL_CACHE": str(ROOT / "var" / "models"), "TRIAGE_INFERENCE_MODEL": "tiny",
+                 **server_env(var_dir, answer_tokens, classifier)}
+    return embedded_server(var_dir, "bench", extra_env=extra_env, show_log=False)
 
 
 def start_full_stack(var_dir, answer_tokens, classifier):
@@ -67,30 +62,12 @@ def start_full_stack(var_dir, answer_tokens, classifier):
     if not FULL_STACK:
         raise SystemExit("--full-stack needs DATABASE_URL and REDIS_URL")
     # Production settings as in docker-compose.yml (debug off: no per-query bookkeeping), plain HTTP on loopback.
-    extra_env = {"TRIAGE_MAX_ANSWER_TOKENS": str(answer_tokens), "TRIAGE_LOG_LEVEL": "WARNING",
+    extra_env = {**server_env(var_dir, answer_tokens, classifier),
                  "DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": secrets.token_hex(32), "DJANGO_SECURE_COOKIES": "0",
                  "DJANGO_SSL_REDIRECT": "0", "DJANGO_HSTS_SECONDS": "0"}
-    if classifier == "rules":
-        extra_env["TRIAGE_CLASSIFIER_ENCODER"] = str(var_dir / "no-encoder")
     stack = Stack(var_dir, extra_env=extra_env)
     stack.start_all()
     return stack
-
-
-def wait_up(base_url, process, timeout=120):
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise SystemExit(f"server exited with {process.returncode}")
-        try:
-            if httpx.get(f"{base_url}/login/", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit("server did not come up")
 
 
 def sign_in(base_url, username, password):
@@ -210,11 +187,36 @@ def status_times(env, request_ids):
     return times
 
 
-def percentile(values, fraction):
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+def measure(args, base_url, username, password, env):
+    """Connects the dashboards, submits at the chosen rate, and reads back when each status changed."""
+    client = sign_in(base_url, username, password)
+    warm_up(client)
+    cookie = f"sessionid={client.cookies['sessionid']}"
+    host = urlparse(base_url).netloc
+    ws_url, origin = f"ws://{host}/ws/board/?delta=1", f"http://{host}"
+
+    procs = max(1, min(args.client_processes, args.dashboards))
+    counts = [args.dashboards // procs + (1 if i < args.dashboards % procs else 0) for i in range(procs)]
+    connect_budget = 60 + args.dashboards * 0.05
+    stop_at = time.time() + connect_budget + args.seconds + args.drain
+    manager = multiprocessing.Manager()
+    ready = manager.Queue()
+    pool = multiprocessing.Pool(procs)
+    t_connect = time.monotonic()
+    stop_value = manager.Value("d", 0.0)
+    pending = pool.map_async(run_dashboards, [(ws_url, origin, cookie, n, stop_at, ready, i, stop_value)
+                                              for i, n in enumerate(counts)])
+    for _ in range(procs):
+        ready.get(timeout=connect_budget)
+    connect_s = time.monotonic() - t_connect
+    submit_started = time.time()
+    load = asyncio.run(traffic.run(base_url, username, password, rate=args.rate, seconds=args.seconds))
+    submit_s = time.time() - submit_started
+    stop_value.value = time.time() + args.drain  # watch `drain` more seconds, then stop
+    results = pending.get(timeout=max(stop_at - time.time(), 0) + 60)
+    pool.close()
+    times = status_times(env, load.accepted_ids)
+    return results, load, times, connect_s, submit_s
 
 
 def main():
@@ -239,57 +241,24 @@ def main():
     if not (1 <= args.dashboards <= 1000 and 0 < args.rate <= 100 and 0 < args.seconds <= 300):
         raise SystemExit("bounds: 1..1000 dashboards, rate up to 100/s, up to 300 s")
 
-    process, temp, stack = None, None, None
-    if args.full_stack:
-        stack = start_full_stack(Path(tempfile.mkdtemp(prefix="dashboard-load-")), args.answer_tokens, args.classifier)
-        base_url, username, password, env = (stack.base_url, "e2e", stack.password_file.read_text().strip(),
-                                             stack.env)
-    elif args.url:
-        if urlparse(args.url).hostname not in ("127.0.0.1", "localhost"):
-            raise SystemExit("this benchmark only targets a server on 127.0.0.1")
-        base_url, username, password, env = args.url.rstrip("/"), args.username, args.password, dict(os.environ)
-    else:
-        temp = tempfile.TemporaryDirectory(prefix="dashboard-load-")
-        process, base_url, username, password, env = start_server(Path(temp.name), args.answer_tokens, args.classifier)
-    try:
-        wait_up(base_url, process)
-        client = sign_in(base_url, username, password)
-        warm_up(client)
-        cookie = f"sessionid={client.cookies['sessionid']}"
-        host = urlparse(base_url).netloc
-        ws_url, origin = f"ws://{host}/ws/board/?delta=1", f"http://{host}"
-
-        procs = max(1, min(args.client_processes, args.dashboards))
-        counts = [args.dashboards // procs + (1 if i < args.dashboards % procs else 0) for i in range(procs)]
-        connect_budget = 60 + args.dashboards * 0.05
-        stop_at = time.time() + connect_budget + args.seconds + args.drain
-        manager = multiprocessing.Manager()
-        ready = manager.Queue()
-        pool = multiprocessing.Pool(procs)
-        t_connect = time.monotonic()
-        stop_value = manager.Value("d", 0.0)
-        pending = pool.map_async(run_dashboards, [(ws_url, origin, cookie, n, stop_at, ready, i, stop_value)
-                                                  for i, n in enumerate(counts)])
-        for _ in range(procs):
-            ready.get(timeout=connect_budget)
-        connect_s = time.monotonic() - t_connect
-        submit_started = time.time()
-        load = asyncio.run(traffic.run(base_url, username, password, rate=args.rate, seconds=args.seconds))
-        submit_s = time.time() - submit_started
-        stop_value.value = time.time() + args.drain  # watch `drain` more seconds, then stop
-        results = pending.get(timeout=max(stop_at - time.time(), 0) + 60)
-        pool.close()
-        request_ids = load.accepted_ids
-        times = status_times(env, request_ids)
-    finally:
-        if stack is not None:
-            stack.close()
-        if process is not None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    with contextlib.ExitStack() as cleanup:
+        if args.full_stack:
+            stack = start_full_stack(Path(tempfile.mkdtemp(prefix="dashboard-load-")), args.answer_tokens,
+                                     args.classifier)
+            cleanup.callback(stack.close)
+            base_url, username, password, env = (stack.base_url, "e2e", stack.password_file.read_text().strip(),
+                                                 stack.env)
+        elif args.url:
+            if urlparse(args.url).hostname not in ("127.0.0.1", "localhost"):
+                raise SystemExit("this benchmark only targets a server on 127.0.0.1")
+            base_url, username, password, env = args.url.rstrip("/"), args.username, args.password, dict(os.environ)
+            wait_for_http(base_url, {}, timeout=120)
+        else:
+            var_dir = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="dashboard-load-")))
+            server = cleanup.enter_context(start_embedded(var_dir, args.answer_tokens, args.classifier))
+            base_url, username, password, env = server["base_url"], server["username"], server["password"], server["env"]
+        results, load, times, connect_s, submit_s = measure(args, base_url, username, password, env)
+    request_ids = load.accepted_ids
 
     latencies = {name: [] for name in ("received", "queued", "running", "done")}
     missed = {name: 0 for name in latencies}
@@ -306,7 +275,7 @@ def main():
                 missed[bucket] += 1
             else:
                 latencies[bucket].append(max(at - changed_at, 0.0) * 1000)
-    everything = [v for values in latencies.values() for v in values]
+    everything = sorted(v for values in latencies.values() for v in values)
     stats = [result["stats"] for result in results]
     summary = {
         "date": date.today().isoformat(),
@@ -321,14 +290,14 @@ def main():
         "mbytes_received": round(sum(s["bytes"] for s in stats) / 1e6, 1),
         "delta_gaps_refreshed": sum(s["refreshes"] for s in stats),
         "status_changes": {name: {"count": len(values), "missed": missed[name],
-                                  "p50_ms": round(percentile(values, 0.5) or 0, 1),
-                                  "p95_ms": round(percentile(values, 0.95) or 0, 1),
-                                  "p99_ms": round(percentile(values, 0.99) or 0, 1),
+                                  "p50_ms": round(percentile(sorted(values), 50), 1),
+                                  "p95_ms": round(percentile(sorted(values), 95), 1),
+                                  "p99_ms": round(percentile(sorted(values), 99), 1),
                                   "max_ms": round(max(values), 1) if values else 0}
                            for name, values in latencies.items()},
-        "all": {"count": len(everything), "p50_ms": round(percentile(everything, 0.5) or 0, 1),
-                "p95_ms": round(percentile(everything, 0.95) or 0, 1),
-                "p99_ms": round(percentile(everything, 0.99) or 0, 1)},
+        "all": {"count": len(everything), "p50_ms": round(percentile(everything, 50), 1),
+                "p95_ms": round(percentile(everything, 95), 1),
+                "p99_ms": round(percentile(everything, 99), 1)},
         "target_p95_ms": args.target_ms,
         "cpu_count": os.cpu_count(),
         "load_average": os.getloadavg(),
@@ -348,8 +317,6 @@ def main():
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=2))
     print(f"wrote {args.out}")
-    if temp is not None:
-        temp.cleanup()
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""`manage.py serve` on a fresh SQLite file, for the browser tests: one place that starts and stops it."""
+"""`manage.py serve` on a fresh SQLite file (embedded mode), for the browser tests and the dashboard benchmark:
+one place that starts and stops it."""
 import contextlib
 import os
 import subprocess
@@ -8,14 +9,12 @@ from pathlib import Path
 from tests.support.stack import free_port, wait_for_http
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run"]
 
 
 @contextlib.contextmanager
-def embedded_server(tmp, username, *, extra_env=None, serve_args=(), seed_script=None):
-    """Yields {base_url, username, password, manage}; prints the tail of the server's log when done."""
+def embedded_server(tmp, username, *, extra_env=None, serve_args=(), seed_script=None, show_log=True):
+    """Yields {base_url, username, password, manage, env}; prints the tail of the server's log when done
+    (unless `show_log` is false; the log stays in `tmp/server.log`)."""
     port = free_port()
     env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL")}
     env.update({"TRIAGE_VAR_DIR": str(tmp / "var"), "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1",
@@ -37,7 +36,7 @@ def embedded_server(tmp, username, *, extra_env=None, serve_args=(), seed_script
     try:
         wait_for_http(base_url, {"server": process}, timeout=120)
         yield {"base_url": base_url, "username": username, "password": password_file.read_text().strip(),
-               "manage": manage}
+               "manage": manage, "env": env}
     finally:
         process.terminate()
         try:
@@ -45,7 +44,8 @@ def embedded_server(tmp, username, *, extra_env=None, serve_args=(), seed_script
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=15)
-        log.seek(0)
-        sys.stdout.write(log.read()[-4000:])
+        if show_log:
+            log.seek(0)
+            sys.stdout.write(log.read()[-4000:])
         log.close()
 

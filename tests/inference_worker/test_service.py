@@ -5,6 +5,7 @@ import pytest
 from django.db import OperationalError
 
 from inference_worker.runner import build_service
+from tests.support.stack import wait_until
 from triage_site.dispatch.models import WorkerHeartbeat
 from triage_site.intake import services
 from triage_site.intake.models import MedicalRequest, Status
@@ -79,12 +80,12 @@ def run_in_thread_until_done(service, request, seconds=15):
     stop = threading.Event()
     thread = threading.Thread(target=service.run, args=(stop,))
     thread.start()
+    def done():
+        request.refresh_from_db()
+        return request.status == Status.DONE
+
     try:
-        for _ in range(int(seconds / 0.05)):
-            request.refresh_from_db()
-            if request.status == Status.DONE:
-                break
-            stop.wait(0.05)
+        wait_until(done, seconds, interval=0.05, message=f"request {request.pk} not done")
     finally:
         stop.set()
         thread.join(10)

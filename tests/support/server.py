@@ -4,11 +4,8 @@ import contextlib
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-from tests.support.stack import free_port, wait_for_http
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.stack import ROOT, free_port, wait_for_http
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ cost sum_true p[true] * cost[true, pred], where predicting a level LESS urgent t
 costs `under_cost` per level and a MORE urgent one costs 1 per level. With under_cost > 1, when
 the model is unsure between two neighbouring levels it picks the more urgent one.
 
-The artefact (`artifacts/urgency_head.joblib`, plus a readable `urgency_head.json`) carries a
+The artefact (`data/classifier/model/urgency_head.joblib`, plus a readable `urgency_head.json`) carries a
 version string, the encoder name and the SHA-256 of the training file, and is small enough to
 commit. Training is deterministic (lbfgs, fixed data order, no random state involved).
 """
@@ -23,10 +23,11 @@ import numpy as np
 
 from . import rules
 
-ARTIFACT_DIR = Path(__file__).resolve().parent / "artifacts"
+# The labelled data and the trained artefact live outside the package, in data/classifier/.
+DATASET_DIR = Path(__file__).resolve().parents[2] / "data" / "classifier"
+ARTIFACT_DIR = DATASET_DIR / "model"
 ARTIFACT_PATH = ARTIFACT_DIR / "urgency_head.joblib"
 META_PATH = ARTIFACT_DIR / "urgency_head.json"
-DATASET_DIR = Path(__file__).resolve().parent / "dataset"
 TRAIN_PATH = DATASET_DIR / "train.jsonl"
 HELDOUT_PATH = DATASET_DIR / "heldout.jsonl"
 HEAD_SCHEMA = "1"

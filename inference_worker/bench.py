@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import math
 import platform
 import random
 import sys
@@ -25,10 +24,12 @@ import time
 
 import torch
 
-from scheduler import POLICIES
+from scheduler import POLICIES, blocks_for
+from scheduler.metrics import percentile
+from scheduler.urgency import LEAST_URGENT, LEVELS, MOST_URGENT, NUM_LEVELS
 
 from .engine import Engine, EngineConfig
-from .models import load_model
+from .model_loading import load_model
 
 
 def make_workload(n: int, seed: int, max_len: int, vocab: int):
@@ -37,27 +38,19 @@ def make_workload(n: int, seed: int, max_len: int, vocab: int):
     for i in range(n):
         plen = rng.randint(1, max_len)
         olen = rng.randint(1, max_len)
-        urg = rng.randint(0, 4)
+        urg = rng.randint(MOST_URGENT, LEAST_URGENT)
         prompt = [rng.randrange(3, min(vocab, 32000)) for _ in range(plen)]
         reqs.append(dict(id=i, prompt=prompt, out=olen, urgency=urg))
     return reqs
 
 
-def _pct(xs, q):
-    if not xs:
-        return float("nan")
-    xs = sorted(xs)
-    k = min(len(xs) - 1, max(0, math.ceil(q / 100 * len(xs)) - 1))
-    return xs[k]
-
-
 def summarize(name, reqs, ttft: dict, tokens: int, wall: float, extra=None):
     out = dict(system=name, generated_tokens=tokens, wall_s=wall, tok_per_s=tokens / wall if wall > 0 else 0.0,
                ttft={})
-    for u in range(5):
+    for u in LEVELS:
         xs = [ttft[r["id"]] for r in reqs if r["urgency"] == u and r["id"] in ttft]
         out["ttft"][u] = dict(n=len(xs), mean_ms=1e3 * sum(xs) / len(xs) if xs else float("nan"),
-                              p99_ms=1e3 * _pct(xs, 99))
+                              p99_ms=1e3 * percentile(sorted(xs), 99) if xs else float("nan"))
     out.update(extra or {})
     return out
 
@@ -74,7 +67,7 @@ def run_engine(model, reqs, args, device):
                        token_budget=args.token_budget, kv_block_size=16, kv_cache_fraction=args.kv_fraction,
                        max_model_len=max(2 * args.max_len + 16, 528), eos_token_ids=(), aging=args.aging)
     if device.type == "cpu":  # room for the batch-64 x 512 decode measurement as well
-        cfg.kv_device_blocks = max(cfg.max_batch_size, 64) * (-(-cfg.max_model_len // 16))
+        cfg.kv_device_blocks = max(cfg.max_batch_size, 64) * blocks_for(cfg.max_model_len, cfg.kv_block_size)
     t = time.perf_counter()
     engine = Engine(model, cfg, device=device)
     setup_s = time.perf_counter() - t
@@ -129,13 +122,13 @@ def decode_step_bench(engine: Engine, model, device, batch=64, ctx=512):
     """Time one decode step (graph replay on CUDA, eager forward on CPU) of ``batch`` sequences
     with ``ctx`` tokens of context each, against the weights+KV bandwidth floor."""
     kv, runner = engine.kv, engine.runner
-    if kv.device_pool.num_free < batch * kv.blocks_needed(ctx):
+    if len(kv.device_free) < batch * blocks_for(ctx, kv.block_size):
         return dict(skipped="not enough KV blocks")
     bs = kv.block_size
     tables = [kv.ensure(("bench", i), ctx) for i in range(batch)]
     ids = [7] * batch
     pos = [ctx - 1] * batch
-    slots = [t[(ctx - 1) // bs] * bs + (ctx - 1) % bs for t in tables]
+    slots = [kv.slot(t, ctx - 1) for t in tables]
     cl = [ctx] * batch
     with torch.inference_mode():
         bucket = runner.graph_bucket(batch) if runner.graphs else None
@@ -143,7 +136,7 @@ def decode_step_bench(engine: Engine, model, device, batch=64, ctx=512):
         if bucket is not None:
             fn = lambda: runner.run_decode_graph(bucket, ids, pos, slots, bt, cl)  # noqa: E731
         else:
-            from .engine.runner import AttnMeta
+            from .engine.model_runner import AttnMeta
             meta = AttnMeta(num_decodes=batch, block_tables=torch.from_numpy(bt).to(device),
                             context_lens=torch.tensor(cl, dtype=torch.int32, device=device))
             t_ids = torch.tensor(ids, device=device)
@@ -264,9 +257,9 @@ def run_hf_static(model, reqs, device, batch_size):
 def format_table(results, hf_ref):
     lines = []
     head = "| system | requests | gen tokens | wall s | tok/s | x transformers CB | " + \
-        " | ".join(f"TTFT u{u} mean/p99 ms" for u in range(5)) + " |"
+        " | ".join(f"TTFT u{u} mean/p99 ms" for u in LEVELS) + " |"
     lines.append(head)
-    lines.append("|" + "---|" * (6 + 5))
+    lines.append("|" + "---|" * (6 + NUM_LEVELS))
     for r in results:
         ratio = r["tok_per_s"] / hf_ref["tok_per_s"] if hf_ref and hf_ref["tok_per_s"] else float("nan")
         nreq = sum(v["n"] for v in r["ttft"].values())

@@ -13,6 +13,7 @@ from .config import SchedulerConfig
 from .core import Scheduler
 from .request import SchedRequest
 from .simulator import SimulationParams, run_simulation
+from .urgency import LEAST_URGENT, MOST_URGENT
 
 OPS = 2000
 
@@ -20,7 +21,8 @@ OPS = 2000
 def _filled(policy: str, n: int, rng: random.Random) -> Scheduler:
     sched = Scheduler(SchedulerConfig(policy=policy, max_batch_size=16, kv_device_blocks=10_000_000))
     for i in range(n):
-        sched.add(SchedRequest(i, rng.randint(0, 4), rng.randint(1, 500), rng.randint(1, 500), i * 1e-3))
+        sched.add(SchedRequest(i, rng.randint(MOST_URGENT, LEAST_URGENT), rng.randint(1, 500), rng.randint(1, 500),
+                               i * 1e-3))
     return sched
 
 
@@ -28,14 +30,14 @@ def bench_operations(policy: str, n: int, seed: int = 0) -> dict:
     """Microseconds per operation with n requests queued."""
     rng = random.Random(seed)
     sched = _filled(policy, n, rng)
-    extra = [SchedRequest(("x", i), rng.randint(0, 4), rng.randint(1, 500), rng.randint(1, 500), n * 1e-3)
-             for i in range(OPS)]
+    extra = [SchedRequest(("x", i), rng.randint(MOST_URGENT, LEAST_URGENT), rng.randint(1, 500), rng.randint(1, 500),
+                          n * 1e-3) for i in range(OPS)]
     t0 = time.perf_counter()
     for req in extra:
         sched.add(req)
     add_us = (time.perf_counter() - t0) / OPS * 1e6
     ids = [rng.randrange(n) for _ in range(OPS)]
-    levels = [rng.randint(0, 4) for _ in range(OPS)]
+    levels = [rng.randint(MOST_URGENT, LEAST_URGENT) for _ in range(OPS)]
     t0 = time.perf_counter()
     for rid, level in zip(ids, levels):
         sched.set_urgency(rid, level)

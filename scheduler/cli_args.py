@@ -6,6 +6,7 @@ import argparse
 from .config import POLICIES
 from .costmodel import SETTINGS
 from .simulator import SimulationParams
+from .urgency import LEAST_URGENT, MOST_URGENT
 
 
 def _number(kind, low=None, high=None, low_open=False):
@@ -35,7 +36,7 @@ def add_workload_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kv-block-size", type=_number(int, 1), default=16)
     parser.add_argument("--kv-host-gb", type=_number(float, 0), default=16.0, help="host memory for swapped KV")
     parser.add_argument("--priority-error-rate", type=_number(float, 0, 1), default=0.0)
-    parser.add_argument("--priority-error-distance", type=_number(int, 0, 4), default=1)
+    parser.add_argument("--priority-error-distance", type=_number(int, 0, LEAST_URGENT - MOST_URGENT), default=1)
     parser.add_argument("--length-error-rate", type=_number(float, 0, 1), default=0.0)
     parser.add_argument("--length-error-distance", type=_number(float, 0, 1), default=0.5,
                         help="relative error of a wrong length prediction")

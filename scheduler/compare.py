@@ -7,13 +7,14 @@ import json
 import sys
 
 from .cli_args import POLICY_CHOICES, add_workload_arguments, params_from_args, parse_seeds
+from .metrics import CLASSES, per_class_summary
 from .simulator import run_simulation
-
-CLASSES = ("0", "1", "2", "3", "4", "overall")
+from .urgency import LEAST_URGENT, MOST_URGENT
 
 
 def run_comparison(args, seeds: list[int], include_aging: bool = True, progress=None) -> dict:
-    """Returns {variant: {'per_seed': [...], 'pooled': {class: {metric: mean}}, 'p99_waiting': {...}}}."""
+    """Returns {'seeds': [...], 'variants': {variant: {'policy', 'pooled': {class: {...}}, 'preemptions'}}}:
+    the requests of every seed pooled, then summarised per class (metrics.per_class_summary)."""
     variants = [(p, p, {"aging": False}) for p in POLICY_CHOICES]
     if include_aging:
         variants.append(("semantic+aging", "semantic", {"aging": True}))
@@ -21,29 +22,22 @@ def run_comparison(args, seeds: list[int], include_aging: bool = True, progress=
         seeds = seeds[:1]  # a trace is fixed: one run per policy
     out = {}
     for label, policy, overrides in variants:
-        sums = {c: {"waiting": 0.0, "e2e": 0.0, "count": 0} for c in CLASSES}
-        waits = {c: [] for c in CLASSES}
+        records = []
         preemptions = 0
         for seed in seeds:
             result = run_simulation(params_from_args(args, policy, seed, **overrides))
             preemptions += result.preemptions["total"]
-            for rec in result.requests:
-                for c in (str(rec["urgency"]), "overall"):
-                    sums[c]["waiting"] += rec["waiting"]
-                    sums[c]["e2e"] += rec["e2e"]
-                    sums[c]["count"] += 1
-                    waits[c].append(rec["waiting"])
+            records += result.requests
             if progress:
                 progress(label, seed)
-        pooled = {}
-        for c in CLASSES:
-            n = sums[c]["count"]
-            ordered = sorted(waits[c])
-            pooled[c] = {"count": n, "mean_waiting": sums[c]["waiting"] / n if n else 0.0,
-                         "mean_e2e": sums[c]["e2e"] / n if n else 0.0,
-                         "p99_waiting": ordered[max(0, -(-99 * n // 100) - 1)] if n else 0.0}
-        out[label] = {"policy": policy, "pooled": pooled, "preemptions": preemptions}
+        out[label] = {"policy": policy, "pooled": _pooled(per_class_summary(records)), "preemptions": preemptions}
     return {"seeds": seeds, "variants": out}
+
+
+def _pooled(summary: dict) -> dict:
+    """The figures compare reports, per class."""
+    return {c: {"count": s["waiting"]["count"], "mean_waiting": s["waiting"]["mean"], "mean_e2e": s["e2e"]["mean"],
+                "p99_waiting": s["waiting"]["p99"]} for c, s in summary.items()}
 
 
 def format_comparison(report: dict, metric: str = "mean_waiting") -> str:
@@ -62,24 +56,28 @@ def format_comparison(report: dict, metric: str = "mean_waiting") -> str:
 
 
 def target_checks(report: dict, aging_bound: float) -> list[str]:
+    """The issue's targets: for the most urgent level against FCFS and PJF, overall against SJF, and the
+    aging bound for the least urgent level."""
     v = report["variants"]
     sem, fcfs, pjf, sjf = (v[k]["pooled"] for k in ("semantic", "fcfs", "pjf", "sjf"))
-    cut = 1 - sem["0"]["mean_waiting"] / fcfs["0"]["mean_waiting"]
+    top, low = str(MOST_URGENT), str(LEAST_URGENT)
+    sem_wait, fcfs_wait, pjf_wait = (p[top]["mean_waiting"] for p in (sem, fcfs, pjf))
+    cut = 1 - sem_wait / fcfs_wait
     lines = [
-        f"urgency-0 mean waiting, semantic vs FCFS: {sem['0']['mean_waiting']:.3f}s vs {fcfs['0']['mean_waiting']:.3f}s "
+        f"urgency-{top} mean waiting, semantic vs FCFS: {sem_wait:.3f}s vs {fcfs_wait:.3f}s "
         f"= {cut:.1%} cut (target >= 47%): {'MET' if cut >= 0.47 else 'MISSED'}",
-        f"urgency-0 mean waiting, semantic vs PJF: {sem['0']['mean_waiting']:.3f}s vs {pjf['0']['mean_waiting']:.3f}s "
-        f"(target: not worse): {'MET' if sem['0']['mean_waiting'] <= pjf['0']['mean_waiting'] else 'MISSED'}",
+        f"urgency-{top} mean waiting, semantic vs PJF: {sem_wait:.3f}s vs {pjf_wait:.3f}s "
+        f"(target: not worse): {'MET' if sem_wait <= pjf_wait else 'MISSED'}",
     ]
     over = sem["overall"]["mean_e2e"] / sjf["overall"]["mean_e2e"] - 1
     lines.append(f"overall mean end-to-end latency, semantic vs SJF: {sem['overall']['mean_e2e']:.3f}s vs "
                  f"{sjf['overall']['mean_e2e']:.3f}s = {over:+.1%} (target <= +10%): {'MET' if over <= 0.10 else 'MISSED'}")
     if "semantic+aging" in v:
-        aged = v["semantic+aging"]["pooled"]["4"]["p99_waiting"]
-        bound = aging_bound * fcfs["4"]["p99_waiting"]
-        lines.append(f"urgency-4 p99 waiting with aging: {aged:.3f}s vs bound {aging_bound} x FCFS p99 "
-                     f"{fcfs['4']['p99_waiting']:.3f}s = {bound:.3f}s: {'MET' if aged <= bound else 'MISSED'} "
-                     f"(without aging: {v['semantic']['pooled']['4']['p99_waiting']:.3f}s)")
+        aged = v["semantic+aging"]["pooled"][low]["p99_waiting"]
+        bound = aging_bound * fcfs[low]["p99_waiting"]
+        lines.append(f"urgency-{low} p99 waiting with aging: {aged:.3f}s vs bound {aging_bound} x FCFS p99 "
+                     f"{fcfs[low]['p99_waiting']:.3f}s = {bound:.3f}s: {'MET' if aged <= bound else 'MISSED'} "
+                     f"(without aging: {v['semantic']['pooled'][low]['p99_waiting']:.3f}s)")
     return lines
 
 

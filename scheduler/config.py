@@ -4,7 +4,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 POLICIES = ("fcfs", "sjf", "pjf", "semantic")
-NUM_URGENCY_CLASSES = 5  # urgency 0 (immediate threat to life) .. 4 (non-urgent)
 
 
 @dataclass

@@ -1,7 +1,12 @@
-"""Latency summaries (mean, p50, p95, p99, max) per urgency class and overall."""
+"""Latency summaries (mean, p50, p95, p99, max) per urgency class and overall, and chart down-sampling."""
 from __future__ import annotations
 
 import math
+
+from .urgency import LEVELS
+
+CLASSES = tuple(str(level) for level in LEVELS) + ("overall",)  # the keys of per_class_summary()
+LATENCY_METRICS = ("waiting", "ttft", "e2e")
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -20,11 +25,8 @@ def summarize(values: list[float]) -> dict:
             "p95": percentile(ordered, 95), "p99": percentile(ordered, 99), "max": ordered[-1]}
 
 
-LATENCY_METRICS = ("waiting", "ttft", "e2e")
-
-
 def per_class_summary(records: list[dict]) -> dict:
-    """records carry 'urgency', 'waiting', 'ttft', 'e2e'; returns {'0'..'4','overall': {metric: summary}}."""
+    """records carry 'urgency', 'waiting', 'ttft', 'e2e'; returns {class: {metric: summary}} for CLASSES."""
     return per_class_summary_columns([r["urgency"] for r in records],
                                      {m: [r[m] for r in records] for m in LATENCY_METRICS})
 
@@ -32,7 +34,7 @@ def per_class_summary(records: list[dict]) -> dict:
 def per_class_summary_columns(urgencies: list, columns: dict) -> dict:
     """The same summary from parallel lists (columns[metric][i] belongs to the request of urgencies[i]), so
     the simulator need not build a dict per request when it keeps no per-request records."""
-    members = {u: [] for u in range(5)}  # indices per class, in one pass
+    members = {level: [] for level in LEVELS}  # indices per class, in one pass
     for i, u in enumerate(urgencies):
         group = members.get(u)
         if group is not None:
@@ -41,3 +43,15 @@ def per_class_summary_columns(urgencies: list, columns: dict) -> dict:
                for u, idx in members.items()}
     summary["overall"] = {m: summarize(column) for m, column in columns.items()}
     return summary
+
+
+def downsample(points: list, limit: int) -> list:
+    """At most about `limit` points for a chart: the first point of every stride, and always the last one.
+    Returns copies (lists), so the caller may change them without touching the originals."""
+    if len(points) <= limit:
+        return [list(point) for point in points]
+    stride = -(-len(points) // limit)
+    sampled = points[::stride]
+    if sampled[-1] is not points[-1]:
+        sampled.append(points[-1])
+    return [list(point) for point in sampled]

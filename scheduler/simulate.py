@@ -6,16 +6,15 @@ import json
 import sys
 
 from .cli_args import POLICY_CHOICES, _number, add_workload_arguments, params_from_args
+from .metrics import CLASSES
 from .simulator import SimulationResult, run_simulation
-
-CLASS_NAMES = ("0", "1", "2", "3", "4", "overall")
 
 
 def format_table(result: SimulationResult) -> str:
     header = (f"{'class':>7} {'n':>6} | {'wait mean':>9} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8} | "
               f"{'ttft mean':>9} | {'e2e mean':>9} {'p99':>8}")
     lines = [header, "-" * len(header)]
-    for name in CLASS_NAMES:
+    for name in CLASSES:
         m = result.per_class[name]
         w, tt, e = m["waiting"], m["ttft"], m["e2e"]
         lines.append(f"{name:>7} {w['count']:>6} | {w['mean']:>9.3f} {w['p50']:>8.3f} {w['p95']:>8.3f} "

@@ -1,25 +1,22 @@
 """Deterministic discrete-event simulator of continuous batching under a Scheduler (no wall clock).
 
 Time advances by the cost model's step cost. When the batch is a steady pure-decode batch the simulator
-skips ahead with Scheduler.fast_forward(), computing every skipped step's cost with the same formula and
-order of floating-point operations, so the result is identical to stepping (tested).
+skips ahead (fast_forward.py), computing every skipped step's cost with the same formula and order of
+floating-point operations, so the result is identical to stepping (tested).
 """
 from __future__ import annotations
 
 import gc
 import json
-from bisect import bisect_left
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from functools import reduce
-from itertools import accumulate
-from operator import add, mul
 
 from .config import POLICIES, SchedulerConfig
-from .core import Scheduler
 from .costmodel import SETTINGS
-from .metrics import per_class_summary, per_class_summary_columns
-from .request import PreemptAction, SchedRequest
+from .fast_forward import FastForwardScheduler, skip_steady_steps
+from .metrics import downsample, per_class_summary, per_class_summary_columns
+from .plan import PreemptAction
+from .request import SchedRequest
 from .workload import WorkloadSpec, generate_workload, load_trace
 
 TIMELINE_MAX_POINTS = 2000
@@ -170,7 +167,7 @@ def _simulate(params: SimulationParams, progress, progress_every: int) -> Simula
     arrivals = [workload[i] for i in order]           # in the order they reach the scheduler
     arrival_ready = [ready_times[i] for i in order]   # non-decreasing
     config = params.scheduler_config()
-    sched = Scheduler(config)
+    sched = FastForwardScheduler(config)
     capacity = config.kv_device_blocks
     block_size = config.kv_block_size
     sched_requests = {}
@@ -180,7 +177,7 @@ def _simulate(params: SimulationParams, progress, progress_every: int) -> Simula
     t = 0.0
     nxt = 0
     total = len(workload)
-    acc = _Accumulators()
+    totals = RunTotals()
     preempt_counts = {"total": 0, "keep": 0, "swap": 0, "recompute": 0}
     timeline = []
     last_counts = None
@@ -192,14 +189,14 @@ def _simulate(params: SimulationParams, progress, progress_every: int) -> Simula
             timeline.append([now, *counts])
             last_counts = counts
 
-    # requests in the scheduler = nxt - acc.done (the simulator never cancels)
-    while nxt < total or acc.done < nxt:
+    # requests in the scheduler = nxt - totals.done (the simulator never cancels)
+    while nxt < total or totals.done < nxt:
         while nxt < total and arrival_ready[nxt] <= t:
             req = _SimRequest(arrivals[nxt])
             sched_requests[req.request_id] = req
             sched.add(req)
             nxt += 1
-        if acc.done == nxt:
+        if totals.done == nxt:
             t = arrival_ready[nxt]
             continue
         plan = sched.schedule(t)
@@ -227,26 +224,26 @@ def _simulate(params: SimulationParams, progress, progress_every: int) -> Simula
         finished = [r.request_id for r in decode if r.generated_tokens + 1 >= r.eos_tokens]
         new_tokens = len(decode)
         for req, n in prefill:
-            if req.computed_tokens + n >= req._prefill_target:
+            if req.computed_tokens + n >= req.prefill_target:
                 new_tokens += 1
                 if req.generated_tokens + 1 >= req.eos_tokens:
                     finished.append(req.request_id)
         t += dt
-        acc.add_step(dt, sched.kv_device_blocks_used, len(decode) + len(prefill), new_tokens)
+        totals.add_step(dt, sched.kv_device_blocks_used, len(decode) + len(prefill), new_tokens)
         # the queue lengths only change here when something finished, so only then can the timeline change
         done_now = sched.complete_step(t, finished)
         if done_now:
-            acc.done += len(done_now)
+            totals.done += len(done_now)
             record_timeline(t)
         if params.fast_forward:
-            t = _fast_forward(sched, t, arrival_ready[nxt] if nxt < total else None, c1d, c2d, block_size, acc,
-                              record_timeline)
-        if progress is not None and acc.done - acc.reported >= progress_every:
-            acc.reported = acc.done
-            progress(acc.done, total, t)
+            t = skip_steady_steps(sched, t, arrival_ready[nxt] if nxt < total else None, c1d, c2d, block_size,
+                                  totals, record_timeline)
+        if progress is not None and totals.done - totals.reported >= progress_every:
+            totals.reported = totals.done
+            progress(totals.done, total, t)
     if progress is not None:
-        progress(acc.done, total, t)
-    steps, batch_sum = acc.steps, acc.batch_sum
+        progress(totals.done, total, t)
+    steps, batch_sum = totals.steps, totals.batch_sum
 
     served = [sched_requests[w.request_id] for w in workload]  # in workload order
     if params.record_requests:
@@ -263,14 +260,14 @@ def _simulate(params: SimulationParams, progress, progress_every: int) -> Simula
     return SimulationResult(
         params=asdict(params), per_class=per_class,
         throughput_requests_per_s=total / makespan if makespan > 0 else 0.0,
-        throughput_tokens_per_s=acc.tokens_out / makespan if makespan > 0 else 0.0,
+        throughput_tokens_per_s=totals.tokens_out / makespan if makespan > 0 else 0.0,
         makespan_s=makespan,
         mean_batch_occupancy=(batch_sum / steps / params.batch_size) if steps else 0.0,
         mean_batch_size=batch_sum / steps if steps else 0.0,
-        kv_utilization_mean=(acc.kv_integral / acc.busy_time / capacity) if acc.busy_time > 0 else 0.0,
-        kv_utilization_max=acc.kv_max / capacity,
+        kv_utilization_mean=(totals.kv_integral / totals.busy_time / capacity) if totals.busy_time > 0 else 0.0,
+        kv_utilization_max=totals.kv_max / capacity,
         preemptions=preempt_counts, steps=steps, num_requests=total,
-        timeline=_downsample(timeline), requests=records,
+        timeline=downsample(timeline, TIMELINE_MAX_POINTS), requests=records,
     )
 
 
@@ -286,20 +283,15 @@ def _request_record(w, r: SchedRequest, ready: float) -> dict:
     }
 
 
-class _Accumulators:
-    """Per-step statistics; both the stepping and the fast-forward paths add steps in the same order."""
+class RunTotals:
+    """Per-step statistics of a run; the stepping and the fast-forward paths add steps in the same order.
+    `done` counts finished requests, `reported` is `done` at the last progress callback."""
 
     __slots__ = ("steps", "batch_sum", "kv_integral", "kv_max", "busy_time", "tokens_out", "done", "reported")
 
     def __init__(self) -> None:
-        self.steps = 0
-        self.batch_sum = 0
-        self.kv_integral = 0.0
-        self.kv_max = 0
-        self.busy_time = 0.0
-        self.tokens_out = 0
-        self.done = 0
-        self.reported = 0
+        self.steps = self.batch_sum = self.kv_max = self.tokens_out = self.done = self.reported = 0
+        self.kv_integral = self.busy_time = 0.0
 
     def add_step(self, dt: float, kv_used: int, batch: int, new_tokens: int) -> None:
         self.steps += 1
@@ -309,70 +301,6 @@ class _Accumulators:
             self.kv_max = kv_used
         self.busy_time += dt
         self.tokens_out += new_tokens
-
-
-def _fast_forward(sched: Scheduler, t: float, next_ready, c1d: float, c2d: float, block_size: int,
-                  acc: _Accumulators, record_timeline) -> float:
-    """Skip steady pure-decode steps exactly. Returns the new t.
-
-    Bit-identical to stepping: every skipped step's cost is c2d + c1d * context (the context an int), and
-    t, busy time and the KV integral are running sums added one step at a time in step order, as in
-    _Accumulators.add_step; accumulate/reduce only move those same float additions into C loops."""
-    running = sched.running
-    if not running:
-        return t
-    to_eos = [r.eos_tokens - r.generated_tokens for r in running]  # tokens each still has to generate
-    limit = min(to_eos)
-    m = sched.steady_decode_steps(limit)
-    if m <= 0:
-        return t
-    k = len(running)
-    computed = [r.computed_tokens for r in running]
-    base_context = sum(computed) + k  # each request's context including the token it generates
-    step_costs = [c2d + c1d * context for context in range(base_context, base_context + k * m, k)]
-    if next_ready is None:
-        taken = m
-        t = reduce(add, step_costs, t)
-    else:
-        # step j runs only if the next arrival is still in the future when it starts (times[j] < next_ready)
-        times = list(accumulate(step_costs, initial=t))
-        taken = bisect_left(times, next_ready, 0, m)
-        t = times[taken]
-        del step_costs[taken:]
-    if not taken:
-        return t
-    # Reserved device blocks during each step: stepping grows request r by a block before the steps
-    # first_r, first_r + block_size, ... (first_r = unused token slots of its reservation).
-    firsts = [r._device_blocks * block_size - c for r, c in zip(running, computed)]
-    used = [0] * taken
-    used[0] = sched.kv_device_blocks_used
-    if taken <= block_size and min(firsts) >= 0:  # the usual case: at most one new block per request
-        for first in firsts:
-            if first < taken:
-                used[first] += 1
-    else:
-        for first in firsts:
-            for j in range(first % block_size if first < 0 else first, taken, block_size):
-                used[j] += 1
-    used = list(accumulate(used))
-    acc.kv_integral = reduce(add, map(mul, used, step_costs), acc.kv_integral)
-    if used[-1] > acc.kv_max:  # used never decreases while fast-forwarding
-        acc.kv_max = used[-1]
-    acc.busy_time = reduce(add, step_costs, acc.busy_time)
-    acc.steps += taken
-    acc.batch_sum += taken * k
-    acc.tokens_out += taken * k
-    if taken < limit:
-        finished = ()
-    elif to_eos.count(limit) == 1:  # the usual case: one request reached its EOS
-        finished = (running[to_eos.index(limit)].request_id,)
-    else:
-        finished = [r.request_id for r, n in zip(running, to_eos) if n <= taken]
-    done_now = sched.fast_forward(taken, t, finished)
-    if done_now:  # queue lengths only change when something finished
-        acc.done += len(done_now)
-        record_timeline(t)
-    return t
 
 
 def _classifier_ready_times(workload, latency: float, batch_size: int) -> list[float]:
@@ -395,12 +323,3 @@ def _classifier_ready_times(workload, latency: float, batch_size: int) -> list[f
         i += len(batch)
     return ready
 
-
-def _downsample(timeline: list) -> list:
-    if len(timeline) <= TIMELINE_MAX_POINTS:
-        return timeline
-    stride = -(-len(timeline) // TIMELINE_MAX_POINTS)
-    sampled = timeline[::stride]
-    if sampled[-1] is not timeline[-1]:
-        sampled.append(timeline[-1])
-    return sampled

@@ -5,6 +5,8 @@ import json
 import random
 from dataclasses import dataclass
 
+from .urgency import LEAST_URGENT, MOST_URGENT
+
 
 @dataclass
 class WorkloadRequest:
@@ -33,14 +35,14 @@ class WorkloadSpec:
 
 def generate_workload(spec: WorkloadSpec) -> list[WorkloadRequest]:
     """gap_num arrival instants user_request_gap apart, each with randint(0, max_concurrent) requests;
-    urgency uniform 0..4, prompt and output lengths uniform 1..max."""
+    urgency uniform over the levels, prompt and output lengths uniform 1..max."""
     rng = random.Random(spec.seed)
     counts = [rng.randint(0, spec.max_concurrent_user_requests) for _ in range(spec.gap_num)]
     requests = []
     for gap_index, count in enumerate(counts):
         arrival = gap_index * spec.user_request_gap
         for _ in range(count):
-            urgency = rng.randint(0, 4)
+            urgency = rng.randint(MOST_URGENT, LEAST_URGENT)
             prompt = rng.randint(1, spec.max_prompt_length)
             output = rng.randint(1, spec.max_output_length)
             requests.append(WorkloadRequest(len(requests), arrival, urgency, prompt, output, urgency, output))
@@ -49,15 +51,15 @@ def generate_workload(spec: WorkloadSpec) -> list[WorkloadRequest]:
 
 
 def apply_prediction_errors(requests: list[WorkloadRequest], spec: WorkloadSpec, rng: random.Random) -> None:
-    """Urgency error: with probability rate, shift by +/-distance classes (random sign, kept in 0..4).
+    """Urgency error: with probability rate, shift by +/-distance classes (random sign, kept on the scale).
     Length error: with probability rate, scale by (1 +/- distance), at least 1 token."""
     for req in requests:
         if spec.priority_error_rate > 0 and rng.random() < spec.priority_error_rate:
             sign = rng.choice((-1, 1))
             shifted = req.urgency + sign * spec.priority_error_distance
-            if not 0 <= shifted <= 4:
+            if not MOST_URGENT <= shifted <= LEAST_URGENT:
                 shifted = req.urgency - sign * spec.priority_error_distance
-            req.predicted_urgency = min(4, max(0, shifted))
+            req.predicted_urgency = min(LEAST_URGENT, max(MOST_URGENT, shifted))
         if spec.length_error_rate > 0 and rng.random() < spec.length_error_rate:
             sign = rng.choice((-1, 1))
             req.predicted_output_tokens = max(1, round(req.output_tokens * (1 + sign * spec.length_error_distance)))
@@ -93,8 +95,9 @@ def parse_trace_line(line: str, request_id: int, where: str) -> WorkloadRequest:
     if not isinstance(arrival, (int, float)) or isinstance(arrival, bool) or arrival < 0 or arrival != arrival:
         raise ValueError(f"{where}: arrival_time must be a non-negative number, got {arrival!r}")
     values = {}
-    for key, low, high in (("urgency", 0, 4), ("prompt_tokens", 1, None), ("output_tokens", 1, None),
-                           ("predicted_urgency", 0, 4), ("predicted_output_tokens", 1, None)):
+    for key, low, high in (("urgency", MOST_URGENT, LEAST_URGENT), ("prompt_tokens", 1, None),
+                           ("output_tokens", 1, None), ("predicted_urgency", MOST_URGENT, LEAST_URGENT),
+                           ("predicted_output_tokens", 1, None)):
         value = record.get(key, record.get(key.replace("predicted_", ""), None))
         if not isinstance(value, int) or isinstance(value, bool) or value < low or (high is not None and value > high):
             bound = f"{low}..{high}" if high is not None else f">= {low}"

@@ -6,6 +6,7 @@
     outputs = engine.step()   # list[StepOutput]
 """
 
-from .engine import Engine, EngineConfig, StepOutput
+from .config import EngineConfig
+from .engine import Engine, StepOutput
 
 __all__ = ["Engine", "EngineConfig", "StepOutput"]

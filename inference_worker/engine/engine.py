@@ -1,36 +1,24 @@
-"""The continuous-batching engine: scheduler-driven steps over the paged KV cache."""
+"""The continuous-batching engine: scheduler-driven steps over the paged KV cache.
+
+A step: the scheduler plans it, the engine moves preempted requests' KV (swap out, free, swap in),
+prepares one flat batch (decodes, then prefill chunks), the model runner samples the next tokens,
+and the engine appends them, reports them and tells the scheduler which requests finished.
+"""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import numpy as np
 import torch
 
-from scheduler import PreemptAction, SchedRequest, Scheduler, SchedulerConfig
+from scheduler import KVLocation, PreemptAction, RequestState, SchedRequest, Scheduler, StepPlan, blocks_for
 
-from .kv_cache import PagedKVCache
-from .runner import AttnMeta, ModelRunner, PrefillSeq
-
-
-@dataclass
-class EngineConfig:
-    policy: str = "semantic"
-    max_batch_size: int = 64
-    token_budget: int = 2048
-    kv_block_size: int = 16
-    kv_cache_fraction: float = 0.5      # of free device memory (CUDA) when kv_device_blocks is None
-    kv_device_blocks: int | None = None
-    kv_host_blocks: int = 0
-    eos_token_ids: tuple[int, ...] | list[int] = ()
-    aging: bool = False
-    preemption: bool = True
-    max_model_len: int | None = None    # default: min(model max positions, 4096)
-    use_cuda_graphs: bool = True
-    graph_batch_sizes: list[int] | None = None
-    check_invariants: bool = False      # assert block accounting == scheduler's every step (tests)
-    scheduler_options: dict = field(default_factory=dict)  # extra SchedulerConfig fields
+from .batch import StepBatch
+from .config import EngineConfig
+from .kv_cache import PagedKVCache, kv_bytes_per_block
+from .model_runner import ModelRunner
+from .sequence import Sequence
 
 
 @dataclass
@@ -39,17 +27,6 @@ class StepOutput:
     new_token_ids: list[int]
     finished: bool
     finish_reason: str | None = None   # "eos" | "length" | None
-
-
-class _Seq:
-    __slots__ = ("req", "tokens", "prompt_len", "max_new", "generated")
-
-    def __init__(self, req, prompt, max_new):
-        self.req = req
-        self.tokens = list(prompt)
-        self.prompt_len = len(prompt)
-        self.max_new = max_new
-        self.generated = 0
 
 
 def _default_graph_sizes(max_bs: int) -> list[int]:
@@ -70,31 +47,31 @@ class Engine:
         self.dtype = model.model.embed_tokens.weight.dtype
         self.max_model_len = config.max_model_len or min(getattr(cfg, "max_position_embeddings", 4096) or 4096, 4096)
         head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
-        bs = config.kv_block_size
-        bytes_per_block = 2 * cfg.num_hidden_layers * bs * cfg.num_key_value_heads * head_dim * \
-            torch.empty((), dtype=self.dtype).element_size()
-        if config.kv_device_blocks is not None:
-            nblocks = config.kv_device_blocks
-        elif self.device.type == "cuda":
-            free, _ = torch.cuda.mem_get_info(self.device)
-            nblocks = int(free * config.kv_cache_fraction) // bytes_per_block
-        else:  # CPU: enough for a full batch at max length
-            nblocks = config.max_batch_size * (-(-self.max_model_len // bs))
-        self.kv = PagedKVCache(cfg.num_hidden_layers, cfg.num_key_value_heads, head_dim, bs, nblocks,
-                               config.kv_host_blocks, self.dtype, self.device)
+        num_device_blocks = self._device_block_count(cfg.num_hidden_layers, cfg.num_key_value_heads, head_dim)
+        self.kv = PagedKVCache(cfg.num_hidden_layers, cfg.num_key_value_heads, head_dim, config.kv_block_size,
+                               num_device_blocks, config.kv_host_blocks, self.dtype, self.device)
         self.runner = ModelRunner(model, self.kv, self.device, self.max_model_len)
-        self.sched = Scheduler(SchedulerConfig(
-            policy=config.policy, max_batch_size=config.max_batch_size, token_budget=config.token_budget,
-            kv_block_size=bs, kv_device_blocks=nblocks, kv_host_blocks=config.kv_host_blocks,
-            aging=config.aging, preemption=config.preemption, **config.scheduler_options))
+        self.sched = Scheduler(config.scheduler_config(num_device_blocks))
         self.eos = set(int(t) for t in (config.eos_token_ids or ()))
-        self.seqs: dict[object, _Seq] = {}
+        self.seqs: dict[object, Sequence] = {}
         self._stats = dict(steps=0, graph_steps=0, generated_tokens=0, prefill_tokens=0, busy_s=0.0,
                            preemptions=0, swaps_out=0, swaps_in=0, recomputes=0, finished=0, cancelled=0)
         if self.device.type == "cuda" and config.use_cuda_graphs:
             sizes = config.graph_batch_sizes or _default_graph_sizes(config.max_batch_size)
             with torch.inference_mode():
                 self.runner.capture_graphs(sorted(set(min(s, config.max_batch_size) for s in sizes)))
+
+    def _device_block_count(self, num_layers: int, num_kv_heads: int, head_dim: int) -> int:
+        """config.kv_device_blocks; else a kv_cache_fraction of free CUDA memory; else (CPU) enough for a
+        full batch at max length."""
+        config = self.config
+        if config.kv_device_blocks is not None:
+            return config.kv_device_blocks
+        if self.device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(self.device)
+            bytes_per_block = kv_bytes_per_block(num_layers, num_kv_heads, head_dim, config.kv_block_size, self.dtype)
+            return int(free * config.kv_cache_fraction) // bytes_per_block
+        return config.max_batch_size * blocks_for(self.max_model_len, config.kv_block_size)
 
     # ------------------------------------------------------------------ requests
     @staticmethod
@@ -115,7 +92,7 @@ class Engine:
                            self.clock() if arrival_time is None else arrival_time,
                            max_output_tokens=int(max_new_tokens))
         self.sched.add(req)
-        self.seqs[request_id] = _Seq(req, prompt, int(max_new_tokens))
+        self.seqs[request_id] = Sequence(req, prompt, int(max_new_tokens))
 
     def set_urgency(self, request_id, urgency: int) -> None:
         self.sched.set_urgency(request_id, urgency)
@@ -135,165 +112,129 @@ class Engine:
         return [getattr(r, "request_id", r) for r in self.sched.queue_order()]
 
     def stats(self) -> dict:
+        """Counters since start, plus the scheduler's KV block counts (reserved blocks, the one count)."""
         s = dict(self._stats)
-        states = [q.req.state for q in self.seqs.values()]
+        sched = self.sched
+        states = [seq.request.state for seq in self.seqs.values()]
         s.update(
-            kv_blocks_used=self.kv.device_pool.num_used, kv_blocks_total=self.kv.device_pool.total,
-            kv_host_blocks_used=self.kv.host_pool.num_used, kv_host_blocks_total=self.kv.host_pool.total,
-            kv_block_size=self.kv.block_size,
-            running=states.count("running"), waiting=states.count("waiting"),
-            preempted=states.count("preempted"),
+            kv_blocks_used=sched.kv_device_blocks_used, kv_blocks_total=sched.config.kv_device_blocks,
+            kv_host_blocks_used=sched.kv_host_blocks_used, kv_host_blocks_total=sched.config.kv_host_blocks,
+            kv_block_size=sched.config.kv_block_size,
+            running=states.count(RequestState.RUNNING), waiting=states.count(RequestState.WAITING),
+            preempted=states.count(RequestState.PREEMPTED),
             tokens_per_s=(s["generated_tokens"] / s["busy_s"]) if s["busy_s"] > 0 else 0.0,
         )
         return s
 
     # ------------------------------------------------------------------ step
     def step(self) -> list[StepOutput]:
-        t0 = self.clock()
-        plan = self.sched.schedule(t0)
-        kv = self.kv
-        for req, action in plan.preempt:
-            rid = req.request_id
-            self._stats["preemptions"] += 1
-            if action == PreemptAction.SWAP:
-                kv.swap_out(rid)
-                self._stats["swaps_out"] += 1
-            elif action == PreemptAction.RECOMPUTE:
-                kv.free(rid)
-                self._stats["recomputes"] += 1
-            # KEEP: blocks stay where they are
-        for req in plan.swap_in:
-            kv.swap_in(req.request_id)
-            self._stats["swaps_in"] += 1
+        started = self.clock()
+        plan = self.sched.schedule(started)
+        self._move_preempted_kv(plan)
         if not plan.prefill and not plan.decode:
             self.sched.complete_step(self.clock(), finished_ids=())
             return []
-
-        bs = kv.block_size
-        ids: list[int] = []
-        pos: list[int] = []
-        slots: list[int] = []
-        emit: list[_Seq] = []      # sequences that get a new token, in logits-row order
-        rows: list[int] = []
-        dec_tables, dec_cl = [], []
-        for req in plan.decode:
-            s = self.seqs[req.request_id]
-            # the scheduler counts the sampled-but-not-yet-fed token as computed: KV holds len-1 tokens
-            assert req.computed_tokens == len(s.tokens), (req, len(s.tokens))
-            p = len(s.tokens) - 1
-            table = kv.ensure(req.request_id, p + 1)
-            ids.append(s.tokens[p])
-            pos.append(p)
-            slots.append(table[p // bs] * bs + p % bs)
-            dec_tables.append(table)
-            dec_cl.append(p + 1)
-            rows.append(len(rows))
-            emit.append(s)
-        nd = len(plan.decode)
-        prefills: list[PrefillSeq] = []
-        ctx_slot_lists = []
-        for req, n in plan.prefill:
-            s = self.seqs[req.request_id]
-            start = req.computed_tokens
-            end = start + n
-            assert 0 < n and end <= len(s.tokens), (req, start, n, len(s.tokens))
-            table = kv.ensure(req.request_id, end)
-            tb = np.asarray(table, dtype=np.int64)
-            ppos = np.arange(start, end)
-            q_start = len(ids)
-            ids.extend(s.tokens[start:end])
-            pos.extend(ppos.tolist())
-            slots.extend((tb[ppos // bs] * bs + ppos % bs).tolist())
-            cpos = np.arange(end)
-            ctx_slot_lists.append(None if start == 0 else tb[cpos // bs] * bs + cpos % bs)
-            prefills.append(PrefillSeq(q_start, n, end))
-            self._stats["prefill_tokens"] += n
-            if end == len(s.tokens):
-                rows.append(q_start + n - 1)
-                emit.append(s)
-
-        runner = self.runner
-        dev = self.device
-        with torch.inference_mode():
-            bucket = runner.graph_bucket(nd) if (not prefills and runner.graphs) else None
-            if bucket is not None:
-                bt = runner.block_table_tensor(dec_tables, full_width=True)
-                out = runner.run_decode_graph(bucket, ids, pos, slots, bt, dec_cl)
-                self._stats["graph_steps"] += 1
-            else:
-                t_ids = torch.tensor(ids, dtype=torch.long).to(dev, non_blocking=True)
-                t_pos = torch.tensor(pos, dtype=torch.long).to(dev, non_blocking=True)
-                t_slots = torch.tensor(slots, dtype=torch.long).to(dev, non_blocking=True)
-                meta = AttnMeta(num_decodes=nd, prefills=prefills)
-                if nd:
-                    meta.block_tables = torch.from_numpy(runner.block_table_tensor(dec_tables)).to(dev)
-                    meta.context_lens = torch.tensor(dec_cl, dtype=torch.int32).to(dev)
-                for p, cs in zip(prefills, ctx_slot_lists):
-                    if cs is not None:
-                        p.ctx_slots = torch.from_numpy(cs).to(dev)
-                logits_idx = None if len(rows) == len(ids) else torch.tensor(rows, dtype=torch.long).to(dev)
-                if not rows:
-                    out = None
-                else:
-                    out = runner.forward(t_ids, t_pos, t_slots, meta, logits_idx)
-                if out is None:  # pure partial-prefill step: still run it for the KV
-                    runner.forward(t_ids, t_pos, t_slots, meta, torch.zeros(1, dtype=torch.long, device=dev))
-            new_tokens = out.tolist() if out is not None else []
-
-        outputs: list[StepOutput] = []
-        finished_ids = []
-        done: list[tuple[_Seq, str]] = []
-        for s, tok in zip(emit, new_tokens):
-            s.tokens.append(tok)
-            s.generated += 1
-            reason = None
-            if tok in self.eos:
-                reason = "eos"
-            elif s.generated >= s.max_new:
-                reason = "length"
-            if reason:
-                finished_ids.append(s.req.request_id)
-                done.append((s, reason))
-            outputs.append(StepOutput(s.req.request_id, [tok], reason is not None, reason))
-        t1 = self.clock()
-        self.sched.complete_step(t1, finished_ids=finished_ids)
-        for s, _ in done:
-            rid = s.req.request_id
-            kv.free(rid)
-            self.seqs.pop(rid, None)
-        self._stats["finished"] += len(done)
-        self._stats["steps"] += 1
-        self._stats["generated_tokens"] += len(new_tokens)
-        self._stats["busy_s"] += t1 - t0
+        batch = self._prepare_batch(plan)
+        new_token_ids, used_graph = self.runner.run(batch)
+        outputs, finished = self._append_tokens(batch.sampled_sequences, new_token_ids)
+        ended = self.clock()
+        self.sched.complete_step(ended, finished_ids=[seq.request.request_id for seq in finished])
+        for seq in finished:
+            self.kv.free(seq.request.request_id)
+            self.seqs.pop(seq.request.request_id, None)
+        self._count_step(ended - started, batch, len(new_token_ids), len(finished), used_graph)
         if self.config.check_invariants:
             self.check_invariants()
         return outputs
 
+    def _move_preempted_kv(self, plan: StepPlan) -> None:
+        """SWAP copies a preempted request's blocks to the host, RECOMPUTE frees them, KEEP leaves them;
+        resumed swapped requests come back before the batch runs."""
+        for req, action in plan.preempt:
+            self._stats["preemptions"] += 1
+            if action is PreemptAction.SWAP:
+                self.kv.swap_out(req.request_id)
+                self._stats["swaps_out"] += 1
+            elif action is PreemptAction.RECOMPUTE:
+                self.kv.free(req.request_id)
+                self._stats["recomputes"] += 1
+        for req in plan.swap_in:
+            self.kv.swap_in(req.request_id)
+            self._stats["swaps_in"] += 1
+
+    def _prepare_batch(self, plan: StepPlan) -> StepBatch:
+        batch = StepBatch()
+        for req in plan.decode:
+            self._prepare_decode(batch, req)
+        for req, num_tokens in plan.prefill:
+            self._prepare_prefill(batch, req, num_tokens)
+        return batch
+
+    def _prepare_decode(self, batch: StepBatch, req: SchedRequest) -> None:
+        seq = self.seqs[req.request_id]
+        # the scheduler counts the sampled-but-not-yet-fed token as computed: KV holds len-1 tokens
+        assert req.computed_tokens == len(seq.token_ids), (req, len(seq.token_ids))
+        position = len(seq.token_ids) - 1
+        table = self.kv.ensure(req.request_id, position + 1)
+        batch.add_decode(seq, position, table, self.kv.slot(table, position))
+
+    def _prepare_prefill(self, batch: StepBatch, req: SchedRequest, num_tokens: int) -> None:
+        seq = self.seqs[req.request_id]
+        start = req.computed_tokens
+        end = start + num_tokens
+        assert 0 < num_tokens and end <= len(seq.token_ids), (req, start, num_tokens, len(seq.token_ids))
+        table = self.kv.ensure(req.request_id, end)
+        batch.add_prefill(seq, start, end, self.kv.context_slots(table, end))
+
+    def _append_tokens(self, sequences: list[Sequence], new_token_ids: list[int]) -> tuple[list, list]:
+        """Give each sampled token to its sequence; returns the step's outputs and the sequences that finished."""
+        outputs: list[StepOutput] = []
+        finished: list[Sequence] = []
+        for seq, token_id in zip(sequences, new_token_ids):
+            reason = seq.append_token(token_id, self.eos)
+            if reason is not None:
+                finished.append(seq)
+            outputs.append(StepOutput(seq.request.request_id, [token_id], reason is not None, reason))
+        return outputs, finished
+
+    def _count_step(self, busy_s: float, batch: StepBatch, new_tokens: int, finished: int, used_graph: bool) -> None:
+        stats = self._stats
+        stats["steps"] += 1
+        stats["graph_steps"] += 1 if used_graph else 0
+        stats["prefill_tokens"] += sum(prefill.q_len for prefill in batch.prefills)
+        stats["generated_tokens"] += new_tokens
+        stats["finished"] += finished
+        stats["busy_s"] += busy_s
+
+    # ------------------------------------------------------------------ checks
     @staticmethod
-    def kv_tokens(req) -> int:
+    def kv_tokens(req: SchedRequest) -> int:
         """Tokens whose KV is actually in the cache.  The scheduler's ``computed_tokens`` also counts
         the last sampled token (not yet fed back) once a request has finished its (re)prefill."""
-        return req.computed_tokens - 1 if req.computed_tokens > req._prefill_target else req.computed_tokens
+        return req.computed_tokens - 1 if req.computed_tokens > req.prefill_target else req.computed_tokens
 
     def check_invariants(self) -> None:
-        """Block accounting agrees with the scheduler's: each request holds exactly the blocks its
-        KV needs, never more than the scheduler reserved for it, and the totals match."""
-        kv = self.kv
-        total = 0
-        for rid, s in self.seqs.items():
-            r = s.req
-            assert r.generated_tokens == s.generated, (r, s.generated)
-            need = kv.blocks_needed(self.kv_tokens(r))
-            if r.kv_location == "device":
+        """The cache's block tables agree with the scheduler's reservation: each request holds exactly the
+        blocks its KV needs, never more than the scheduler reserved, and every block id is free or in one table."""
+        kv, sched = self.kv, self.sched
+        device_in_tables = host_in_tables = 0
+        for rid, seq in self.seqs.items():
+            r = seq.request
+            assert r.generated_tokens == seq.generated, (r, seq.generated)
+            need = blocks_for(self.kv_tokens(r), kv.block_size)
+            if r.kv_location is KVLocation.DEVICE:
                 assert kv.device_blocks_of(rid) == need, (r, r.computed_tokens, kv.device_blocks_of(rid))
-                assert need <= r._device_blocks, (r, need, r._device_blocks)
+                assert need <= r.device_blocks, (r, need, r.device_blocks)
                 assert rid not in kv.host_tables
-                total += need
-            elif r.kv_location == "host":
+                device_in_tables += need
+            elif r.kv_location is KVLocation.HOST:
                 assert rid not in kv.block_tables, r
-                assert len(kv.host_tables.get(rid, ())) == need <= r._host_blocks, r
+                assert len(kv.host_tables.get(rid, ())) == need <= r.host_blocks, r
+                host_in_tables += need
             else:
                 assert rid not in kv.block_tables and rid not in kv.host_tables, r
-        assert kv.device_pool.num_used == total, (kv.device_pool.num_used, total)
-        assert total <= self.sched.kv_device_blocks_used <= self.sched.config.kv_device_blocks
-        assert kv.host_pool.num_used <= self.sched.kv_host_blocks_used <= max(self.sched.config.kv_host_blocks, 0)
+        assert len(kv.device_free) + device_in_tables == sched.config.kv_device_blocks, \
+            (len(kv.device_free), device_in_tables)
+        assert len(kv.host_free) + host_in_tables == sched.config.kv_host_blocks, (len(kv.host_free), host_in_tables)
+        assert device_in_tables <= sched.kv_device_blocks_used <= sched.config.kv_device_blocks
+        assert host_in_tables <= sched.kv_host_blocks_used <= sched.config.kv_host_blocks

@@ -4,32 +4,39 @@ Layout: one tensor ``[num_layers, 2, num_blocks, block_size, num_kv_heads, head_
 device and one of the same shape (``host_blocks``) in host memory.  Block 0 of the device pool is
 reserved as a scratch block (padding rows of CUDA-graph batches write there); it is never handed
 out, so ``num_blocks`` usable blocks means ``num_blocks + 1`` physical ones.
+
+The cache holds only physical block ids: which are free, and which each request holds (its block
+table). How many blocks are reserved is counted once, by the scheduler (``scheduler/blocks.py``);
+``Engine.check_invariants`` checks that the tables never hold more than that.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+
+from scheduler import blocks_for
+
+
+def kv_bytes_per_block(num_layers: int, num_kv_heads: int, head_dim: int, block_size: int,
+                       dtype: torch.dtype) -> int:
+    """K and V of one block across all layers."""
+    return 2 * num_layers * block_size * num_kv_heads * head_dim * torch.empty((), dtype=dtype).element_size()
 
 
 class BlockPool:
-    def __init__(self, num_blocks: int, first_id: int = 0):
-        self.total = num_blocks
-        # pop() from the end: hand out low ids first
-        self._free = list(range(first_id + num_blocks - 1, first_id - 1, -1))
+    """The free physical block ids of one memory (device or host)."""
 
-    @property
-    def num_free(self) -> int:
+    def __init__(self, block_ids: range):
+        self._free = list(reversed(block_ids))  # pop() from the end: hand out low ids first
+
+    def __len__(self) -> int:
         return len(self._free)
-
-    @property
-    def num_used(self) -> int:
-        return self.total - len(self._free)
 
     def allocate(self, n: int) -> list[int]:
         if n > len(self._free):
-            raise RuntimeError(f"out of KV blocks: need {n}, {len(self._free)} free of {self.total}")
-        out = [self._free.pop() for _ in range(n)]
-        return out
+            raise RuntimeError(f"out of KV blocks: need {n}, {len(self._free)} free")
+        return [self._free.pop() for _ in range(n)]
 
     def free(self, blocks: list[int]) -> None:
         self._free.extend(reversed(blocks))
@@ -50,8 +57,8 @@ class PagedKVCache:
         pin = self.device.type == "cuda"
         hshape = (num_layers, 2, max(num_host_blocks, 0), block_size, num_kv_heads, head_dim)
         self.host_cache = torch.zeros(hshape, dtype=dtype, pin_memory=pin) if num_host_blocks > 0 else None
-        self.device_pool = BlockPool(num_device_blocks, first_id=1)
-        self.host_pool = BlockPool(max(num_host_blocks, 0))
+        self.device_free = BlockPool(range(1, num_device_blocks + 1))  # block 0 is the scratch block
+        self.host_free = BlockPool(range(max(num_host_blocks, 0)))
         self.block_tables: dict[str, list[int]] = {}   # request -> device blocks
         self.host_tables: dict[str, list[int]] = {}    # request -> host blocks (swapped out)
         # flat per-layer views: [num_slots, kv_heads, head_dim]
@@ -61,38 +68,33 @@ class PagedKVCache:
 
     @property
     def bytes_per_block(self) -> int:
-        return 2 * self.num_layers * self.block_size * self.num_kv_heads * self.head_dim * self.cache.element_size()
-
-    def blocks_needed(self, num_tokens: int) -> int:
-        return -(-num_tokens // self.block_size)
+        return kv_bytes_per_block(self.num_layers, self.num_kv_heads, self.head_dim, self.block_size, self.dtype)
 
     def ensure(self, request_id: str, num_tokens: int) -> list[int]:
         """Grow the request's device block table to hold ``num_tokens`` tokens."""
         table = self.block_tables.setdefault(request_id, [])
-        need = self.blocks_needed(num_tokens) - len(table)
+        need = blocks_for(num_tokens, self.block_size) - len(table)
         if need > 0:
-            table.extend(self.device_pool.allocate(need))
+            table.extend(self.device_free.allocate(need))
         return table
 
-    def trim(self, request_id: str, num_tokens: int) -> None:
-        """Release blocks beyond what ``num_tokens`` tokens need."""
-        table = self.block_tables.get(request_id)
-        if not table:
-            return
-        keep = self.blocks_needed(num_tokens)
-        if keep < len(table):
-            self.device_pool.free(table[keep:])
-            del table[keep:]
-        if not table:
-            del self.block_tables[request_id]
+    def slot(self, table: list[int], position: int) -> int:
+        """The flat cache slot of one token position of a request with this block table."""
+        return table[position // self.block_size] * self.block_size + position % self.block_size
+
+    def context_slots(self, table: list[int], num_tokens: int) -> np.ndarray:
+        """The slots of positions 0..num_tokens-1 (int64), in one vectorised pass for prefill chunks."""
+        positions = np.arange(num_tokens)
+        blocks = np.asarray(table, dtype=np.int64)
+        return blocks[positions // self.block_size] * self.block_size + positions % self.block_size
 
     def free(self, request_id: str) -> None:
         table = self.block_tables.pop(request_id, None)
         if table:
-            self.device_pool.free(table)
+            self.device_free.free(table)
         htable = self.host_tables.pop(request_id, None)
         if htable:
-            self.host_pool.free(htable)
+            self.host_free.free(htable)
 
     def device_blocks_of(self, request_id: str) -> int:
         return len(self.block_tables.get(request_id, ()))
@@ -103,24 +105,24 @@ class PagedKVCache:
             return
         if self.host_cache is None:
             raise RuntimeError("swap requested but the engine has no host KV blocks")
-        htable = self.host_pool.allocate(len(table))
+        htable = self.host_free.allocate(len(table))
         src = torch.tensor(table, dtype=torch.long, device=self.device)
         dst = torch.tensor(htable, dtype=torch.long)
         data = self.cache.index_select(2, src)
         self.host_cache.index_copy_(2, dst, data.to("cpu"))
-        self.device_pool.free(table)
+        self.device_free.free(table)
         self.host_tables[request_id] = htable
 
     def swap_in(self, request_id: str) -> None:
         htable = self.host_tables.pop(request_id, None)
         if not htable:
             return
-        table = self.device_pool.allocate(len(htable))
+        table = self.device_free.allocate(len(htable))
         src = torch.tensor(htable, dtype=torch.long)
         data = self.host_cache.index_select(2, src)
         if self.device.type == "cuda":
             data = data.pin_memory().to(self.device, non_blocking=True)
         dst = torch.tensor(table, dtype=torch.long, device=self.device)
         self.cache.index_copy_(2, dst, data.to(self.device))
-        self.host_pool.free(htable)
+        self.host_free.free(htable)
         self.block_tables[request_id] = table

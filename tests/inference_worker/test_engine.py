@@ -9,7 +9,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from inference_worker.engine import Engine, EngineConfig
-from inference_worker.models import build_random_model, random_config
+from inference_worker.model_loading import build_random_model, random_config
 
 VOCAB = 1024
 
@@ -147,7 +147,7 @@ def test_preempt_keep_and_resume(qwen):
 def test_preempt_swap_and_resume(qwen):
     # 20 device blocks of 4 tokens: 'low' (61 tokens) leaves no room; host has room and swapping is cheap
     st = _preemption_run(qwen, "swap", max_batch_size=2, kv_device_blocks=20, kv_host_blocks=40,
-                         scheduler_options=dict(swap_cost_per_token=1e-9))
+                         swap_cost_per_token=1e-9)
     assert st["swaps_out"] >= 1 and st["swaps_in"] >= 1 and st["recomputes"] == 0
 
 

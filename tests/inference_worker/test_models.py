@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from inference_worker.engine import Engine, EngineConfig
-from inference_worker.models import RANDOM_CONFIGS, load_model, random_config
+from inference_worker.model_loading import RANDOM_CONFIGS, load_model, random_config
 
 
 def test_random_shapes_configs():

@@ -1,7 +1,7 @@
 """Aging: promotion never above urgency 0, starvation is bounded, and the simulated bound holds."""
 from scheduler.compare import run_comparison
 from scheduler.simulate import build_parser
-from scheduler.testing import make, planned_ids, req, run_step
+from tests.support.scheduling import make, planned_ids, req, run_step
 
 
 def test_starving_request_is_promoted_but_never_above_urgency_zero():

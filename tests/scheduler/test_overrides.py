@@ -1,7 +1,7 @@
 """set_urgency and cancel take effect at the next schedule()."""
 import pytest
 
-from scheduler.testing import make, planned_ids, req, run_step
+from tests.support.scheduling import make, planned_ids, req, run_step
 
 
 def test_set_urgency_on_waiting_request_changes_next_batch():

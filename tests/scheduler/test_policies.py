@@ -2,7 +2,7 @@
 import pytest
 
 from scheduler import POLICIES, SchedulerConfig
-from scheduler.testing import make, planned_ids, req, run_step
+from tests.support.scheduling import make, planned_ids, req, run_step
 
 # (id, urgency, prompt, predicted output, arrival)
 MIX = [("a", 3, 10, 50, 0.0), ("b", 0, 10, 400, 1.0), ("c", 3, 10, 5, 2.0), ("d", 0, 10, 20, 3.0), ("e", 1, 10, 1, 4.0)]
@@ -88,9 +88,9 @@ def test_running_past_prediction_re_estimates_remaining_work():
     running = sched.get("r")
     for step in range(5):
         run_step(sched, float(step))
-        assert running._est_output > running.generated_tokens
+        assert running.estimated_output_tokens > running.generated_tokens
         assert running.predicted_remaining_work >= 1
-    assert running.generated_tokens == 5 and running._est_output >= 6
+    assert running.generated_tokens == 5 and running.estimated_output_tokens >= 6
 
 
 def test_complete_step_requires_schedule_and_schedule_requires_complete_step():

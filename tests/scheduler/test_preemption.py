@@ -2,8 +2,8 @@
 import math
 import random
 
-from scheduler import PreemptAction
-from scheduler.testing import make, planned_ids, req, run_step
+from scheduler import KVLocation, PreemptAction, RequestState
+from tests.support.scheduling import make, planned_ids, req, run_step
 
 
 def fill_with_low_urgency(sched, n, prompt=10, predicted=100):
@@ -21,7 +21,8 @@ def test_strictly_more_urgent_request_preempts_with_keep_when_kv_has_room():
     assert [(r.request_id, a) for r, a in plan.preempt] == [("low1", PreemptAction.KEEP)]  # longest remaining
     assert "urgent" in planned_ids(plan) and "low1" not in planned_ids(plan)
     victim = sched.get("low1")
-    assert victim.state == "preempted" and victim.kv_location == "device" and victim.preemptions == 1
+    assert victim.state is RequestState.PREEMPTED and victim.kv_location is KVLocation.DEVICE
+    assert victim.preemptions == 1
     sched.complete_step(3.0)
     # the kept request resumes without swap-in or recompute once a slot frees
     run_step(sched, 3.0, finished=["urgent"])
@@ -63,8 +64,8 @@ def test_kv_shortage_uses_recompute_without_host_space():
     sched, plan = kv_tight(host_blocks=0, swap_cost=1e-5, recompute_cost=1e-4)
     assert [a for _, a in plan.preempt] and all(a is PreemptAction.RECOMPUTE for _, a in plan.preempt)
     victim = plan.preempt[0][0]
-    assert victim.kv_location == "none" and victim.computed_tokens == 0
-    assert victim._prefill_target == victim.prompt_tokens + victim.generated_tokens
+    assert victim.kv_location is KVLocation.NONE and victim.computed_tokens == 0
+    assert victim.prefill_target == victim.prompt_tokens + victim.generated_tokens
     assert "urgent" in planned_ids(plan)
 
 
@@ -72,11 +73,11 @@ def test_kv_shortage_swaps_when_host_has_room_and_swap_is_cheaper():
     sched, plan = kv_tight(host_blocks=100, swap_cost=1e-5, recompute_cost=1e-4)
     assert plan.preempt and all(a is PreemptAction.SWAP for _, a in plan.preempt)
     victim = plan.preempt[0][0]
-    assert victim.kv_location == "host" and sched.kv_host_blocks_used == math.ceil(victim.computed_tokens / 16)
+    assert victim.kv_location is KVLocation.HOST and sched.kv_host_blocks_used == math.ceil(victim.computed_tokens / 16)
     sched.complete_step(3.0)
     run_step(sched, 3.0, finished=["urgent"])
     plan = sched.schedule(4.0)
-    assert victim in plan.swap_in and victim.kv_location == "device" and sched.kv_host_blocks_used == 0
+    assert victim in plan.swap_in and victim.kv_location is KVLocation.DEVICE and sched.kv_host_blocks_used == 0
 
 
 def test_kv_shortage_recomputes_when_swap_is_dearer():
@@ -142,20 +143,20 @@ def test_randomized_invariants_kv_never_over_capacity():
             assert 0 <= sched.kv_device_blocks_used <= capacity, (seed, step)
             assert sched.kv_host_blocks_used <= sched.config.kv_host_blocks
             live = [sched.get(i) for i in sched.queue_order()]
-            assert sched.kv_device_blocks_used == sum(r._device_blocks for r in live)
+            assert sched.kv_device_blocks_used == sum(r.device_blocks for r in live)
             assert sched._running_counts == [sum(r.urgency == u for r in sched.running) for u in range(5)]
-            assert list(sched.waiting_counts()) == [sum(r.urgency == u and r.state != "running" for r in live)
-                                                   for u in range(5)]
+            assert list(sched.waiting_counts()) == [
+                sum(r.urgency == u and r.state is not RequestState.RUNNING for r in live) for u in range(5)]
             for r, n in plan.prefill:
-                assert r.state == "running" and r._device_blocks * bs >= r.computed_tokens + n
+                assert r.state is RequestState.RUNNING and r.device_blocks * bs >= r.computed_tokens + n
             for r in plan.decode:
-                assert r.state == "running" and r._device_blocks * bs >= r.computed_tokens + 1
+                assert r.state is RequestState.RUNNING and r.device_blocks * bs >= r.computed_tokens + 1
             for r, action in plan.preempt:
-                assert r.state == "preempted"
+                assert r.state is RequestState.PREEMPTED
                 actions.add(action)
             finished = [r.request_id for r in plan.decode if rng.random() < finish_p]
             sched.complete_step(step + 0.5, finished)
             for r in (sched.get(i) for i in sched.queue_order()):
-                assert r._device_blocks >= sched.blocks_needed(r) or r.kv_location != "device"
+                assert r.device_blocks >= sched.blocks_needed(r) or r.kv_location is not KVLocation.DEVICE
         all_actions.update(actions)
     assert all_actions == set(PreemptAction)  # the random runs really exercised every action

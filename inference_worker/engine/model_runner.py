@@ -5,16 +5,18 @@ The runner uses the transformers model's own modules (embeddings, RMSNorms, q/k/
 q_norm/k_norm for Qwen3, MLP, lm_head, rotary inverse frequencies) and replaces only the
 attention and the cache.  On CUDA, decode-only steps replay CUDA graphs captured per bucketed
 batch size; mixed or prefill steps and the CPU path run the same ``forward`` eagerly.
+``run`` takes one step's ``StepBatch`` (batch.py) and returns its sampled tokens.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-import os
+from scheduler import blocks_for
 
 from .attention import paged_decode_torch, paged_decode_triton, prefill_attention, rmsnorm_triton, triton
 from .kv_cache import PagedKVCache
@@ -63,7 +65,7 @@ class ModelRunner:
         self.dtype = self.embed_tokens.weight.dtype
         self.max_model_len = max_model_len
         self.block_size = kv.block_size
-        self.max_blocks_per_seq = -(-max_model_len // kv.block_size)
+        self.max_blocks_per_seq = blocks_for(max_model_len, kv.block_size)
         if use_triton is None:
             use_triton = self.device.type == "cuda" and triton is not None
         self.decode_attn = paged_decode_triton if use_triton else paged_decode_torch
@@ -84,7 +86,40 @@ class ModelRunner:
             return rmsnorm_triton(x, module.weight, module.variance_epsilon)
         return module(x)
 
-    # ------------------------------------------------------------------ forward
+    # ------------------------------------------------------------------ one step
+    def run(self, batch) -> tuple[list[int], bool]:
+        """Greedy next tokens of the step's StepBatch (batch.py) at its sampled rows, and whether a CUDA graph
+        ran the step (decode-only steps, when graphs were captured for a bucket that fits)."""
+        with torch.inference_mode():
+            bucket = self.graph_bucket(batch.num_decodes) if (not batch.prefills and self.graphs) else None
+            if bucket is not None:
+                block_tables = self.block_table_tensor(batch.decode_block_tables, full_width=True)
+                out = self.run_decode_graph(bucket, batch.token_ids, batch.positions, batch.slots, block_tables,
+                                            batch.decode_context_lens)
+            else:
+                out = self._run_eager(batch)
+            return (out.tolist() if out is not None else []), bucket is not None
+
+    def _run_eager(self, batch):
+        """``forward`` on freshly built tensors; None when no row is sampled (a step of partial prefills)."""
+        dev = self.device
+        t_ids = torch.tensor(batch.token_ids, dtype=torch.long).to(dev, non_blocking=True)
+        t_pos = torch.tensor(batch.positions, dtype=torch.long).to(dev, non_blocking=True)
+        t_slots = torch.tensor(batch.slots, dtype=torch.long).to(dev, non_blocking=True)
+        meta = AttnMeta(num_decodes=batch.num_decodes, prefills=batch.prefills)
+        if batch.num_decodes:
+            meta.block_tables = torch.from_numpy(self.block_table_tensor(batch.decode_block_tables)).to(dev)
+            meta.context_lens = torch.tensor(batch.decode_context_lens, dtype=torch.int32).to(dev)
+        for prefill, context_slots in zip(batch.prefills, batch.prefill_context_slots):
+            if context_slots is not None:
+                prefill.ctx_slots = torch.from_numpy(context_slots).to(dev)
+        rows = batch.sampled_rows
+        if not rows:  # still run the step: it writes the chunks' KV
+            self.forward(t_ids, t_pos, t_slots, meta, torch.zeros(1, dtype=torch.long, device=dev))
+            return None
+        logits_idx = None if len(rows) == len(batch.token_ids) else torch.tensor(rows, dtype=torch.long).to(dev)
+        return self.forward(t_ids, t_pos, t_slots, meta, logits_idx)
+
     def forward(self, input_ids, positions, slots, meta: AttnMeta, logits_idx=None):
         """Returns greedy next-token ids for rows ``logits_idx`` (all rows if None)."""
         T = input_ids.shape[0]

@@ -1,26 +1,31 @@
 """GPU self-check (run on a CUDA machine): Triton paged decode kernel vs the torch reference, and
 engine greedy output (CUDA graphs on) vs ``model.generate`` for a tiny random model.
 
-    python -m inference_worker.engine.gpu_check
+    python -m benchmarks.gpu_check            # the checks
+    python -m benchmarks.gpu_check profile    # kernel timings and a profiled Qwen3-4B-shape engine run
+
+Run from the repository root (benchmarks/ is a namespace package, not an installed one).
 """
 
 from __future__ import annotations
 
 import random
+import sys
 
 import torch
 
-from .attention import paged_decode_torch, paged_decode_triton
+from inference_worker.engine.attention import paged_decode_torch, paged_decode_triton, rmsnorm_triton
+from scheduler import blocks_for
 
 
 def check_kernel(dtype=torch.bfloat16, B=37, H=32, KVH=8, D=128, bs=16, maxctx=1100, split=True):
     dev = "cuda"
-    nblocks = B * (-(-maxctx // bs)) + 1
+    nblocks = B * blocks_for(maxctx, bs) + 1
     kc = torch.randn(nblocks * bs, KVH, D, device=dev, dtype=dtype)
     vc = torch.randn(nblocks * bs, KVH, D, device=dev, dtype=dtype)
     q = torch.randn(B, H, D, device=dev, dtype=dtype)
     cl = torch.randint(1, maxctx, (B,), device=dev, dtype=torch.int32)
-    W = -(-maxctx // bs)
+    W = blocks_for(maxctx, bs)
     perm = torch.randperm(nblocks - 1, device=dev)[: B * W].view(B, W).to(torch.int32) + 1
     scale = D ** -0.5
     ref = paged_decode_torch(q.double(), kc.double(), vc.double(), perm, cl, bs, scale)
@@ -31,7 +36,7 @@ def check_kernel(dtype=torch.bfloat16, B=37, H=32, KVH=8, D=128, bs=16, maxctx=1
 
 def check_engine():
     from inference_worker.engine import Engine, EngineConfig
-    from inference_worker.models import build_random_model, random_config
+    from inference_worker.model_loading import build_random_model, random_config
 
     torch.backends.cuda.matmul.allow_tf32 = False
     m = build_random_model(random_config("tiny", vocab_size=1024), "cuda", torch.float32)
@@ -57,7 +62,7 @@ def time_kernels():
     import triton.testing as tt
     for B, ctx in [(64, 512), (256, 700), (8, 1000)]:
         H, KVH, D, bs = 32, 8, 128, 16
-        W = -(-1016 // bs)
+        W = blocks_for(1016, bs)
         n = B * W + 1
         kc = torch.randn(n * bs, KVH, D, device="cuda", dtype=torch.bfloat16)
         vc = torch.randn_like(kc)
@@ -73,7 +78,7 @@ def time_kernels():
 def profile_engine(steps=4):
     from inference_worker.bench import make_workload
     from inference_worker.engine import Engine, EngineConfig
-    from inference_worker.models import load_model
+    from inference_worker.model_loading import load_model
     import time as _t
     model, _ = load_model("qwen3-4b", "cuda", with_tokenizer=False)
     e = Engine(model, EngineConfig(max_batch_size=256, token_budget=2048, max_model_len=1016), device="cuda")
@@ -94,7 +99,7 @@ def profile_engine(steps=4):
     print(prof.key_averages().table(sort_by="cpu_time_total", row_limit=14, max_name_column_width=60))
     times = []
     while e.has_work():
-        t = _t.perf_counter(); nb = len(e.sched._running); prefill = None
+        t = _t.perf_counter(); nb = e.sched.num_running
         e.step(); torch.cuda.synchronize()
         times.append(((_t.perf_counter() - t) * 1e3, nb))
     print("step ms (first 40 after profile):", [f"{a:.0f}/{b}" for a, b in times[:40]])
@@ -103,7 +108,8 @@ def profile_engine(steps=4):
 
 
 if __name__ == "__main__":
-    import sys
+    if not torch.cuda.is_available():
+        raise SystemExit("benchmarks.gpu_check needs a CUDA device")
     if "profile" in sys.argv:
         time_kernels()
         profile_engine()
@@ -114,7 +120,6 @@ if __name__ == "__main__":
     errs = [check_kernel(), check_kernel(B=1, maxctx=20)]
     print("kernel fp32 rel err", check_kernel(torch.float32))
     from transformers.models.qwen3.modeling_qwen3 import Qwen3RMSNorm
-    from .attention import rmsnorm_triton
     norm_err = 0.0
     for shape in [(7, 2560), (300, 8, 128), (3, 1024)]:
         mod = Qwen3RMSNorm(shape[-1], eps=1e-6).cuda().to(torch.bfloat16)

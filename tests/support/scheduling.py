@@ -1,4 +1,4 @@
-"""Helpers for tests and engine integration: build a Scheduler tersely and run one step."""
+"""Scheduler test helpers: build a Scheduler tersely, run one step, name what a plan runs."""
 from scheduler import SchedRequest, Scheduler, SchedulerConfig
 
 

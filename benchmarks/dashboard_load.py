@@ -29,9 +29,8 @@ from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from scheduler.metrics import percentile  # noqa: E402  (after the path insert)
-from tests.support.stack import wait_for_http  # noqa: E402
-from triage_site.intake import traffic  # noqa: E402
+from benchmarks import launch, traffic  # noqa: E402  (after the path insert)
+from scheduler.metrics import percentile  # noqa: E402
 
 ORDER = ["received", "classifying", "queued", "running", "done", "failed"]
 RANK = {status: index for index, status in enumerate(ORDER)}
@@ -47,25 +46,21 @@ def server_env(var_dir, answer_tokens, classifier):
 
 
 def start_embedded(var_dir, answer_tokens, classifier):
-    """`manage.py serve` on a fresh SQLite file, as the browser tests start it (tests/support/server.py)."""
-    from tests.support.server import embedded_server
-
+    """`manage.py serve` on a fresh SQLite file, as the browser tests start it."""
     extra_env = {"TRIAGE_MODEL_CACHE": str(ROOT / "var" / "models"), "TRIAGE_INFERENCE_MODEL": "tiny",
                  **server_env(var_dir, answer_tokens, classifier)}
-    return embedded_server(var_dir, "bench", extra_env=extra_env, show_log=False)
+    return launch.embedded_server(var_dir, "bench", extra_env=extra_env, show_log=False)
 
 
 def start_full_stack(var_dir, answer_tokens, classifier):
-    """The processes of a real deployment, as the reliability tests start them (tests/support/stack.py)."""
-    from tests.support.stack import FULL_STACK, Stack
-
-    if not FULL_STACK:
+    """The processes of a real deployment, as the reliability tests start them."""
+    if not launch.FULL_STACK:
         raise SystemExit("--full-stack needs DATABASE_URL and REDIS_URL")
     # Production settings as in docker-compose.yml (debug off: no per-query bookkeeping), plain HTTP on loopback.
     extra_env = {**server_env(var_dir, answer_tokens, classifier),
                  "DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": secrets.token_hex(32), "DJANGO_SECURE_COOKIES": "0",
                  "DJANGO_SSL_REDIRECT": "0", "DJANGO_HSTS_SECONDS": "0"}
-    stack = Stack(var_dir, extra_env=extra_env)
+    stack = launch.Stack(var_dir, extra_env=extra_env)
     stack.start_all()
     return stack
 
@@ -252,7 +247,7 @@ def main():
             if urlparse(args.url).hostname not in ("127.0.0.1", "localhost"):
                 raise SystemExit("this benchmark only targets a server on 127.0.0.1")
             base_url, username, password, env = args.url.rstrip("/"), args.username, args.password, dict(os.environ)
-            wait_for_http(base_url, {}, timeout=120)
+            launch.wait_for_http(base_url, {}, timeout=120)
         else:
             var_dir = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="dashboard-load-")))
             server = cleanup.enter_context(start_embedded(var_dir, args.answer_tokens, args.classifier))

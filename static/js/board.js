@@ -1,7 +1,7 @@
 // The dispatcher board: rows from `board` / `board.delta` messages, charts from `charts`.
 // Every piece of request data goes into the page through textContent (never innerHTML).
 "use strict";
-(function () {
+(() => {
   const openBody = document.getElementById("open-requests");
   const finishedBody = document.getElementById("finished-requests");
   const openCount = document.getElementById("open-count");
@@ -9,7 +9,7 @@
   const announcements = document.getElementById("announcements");
   const soundToggle = document.getElementById("sound-toggle");
   const filtersForm = document.getElementById("filters");
-  const COLORS = ["#c62828", "#ef6c00", "#f9a825", "#2e7d32", "#1565c0"];
+  const mostUrgent = URGENCY_SCALE[0];  // announced in a banner, with a sound
 
   const rows = new Map();          // id -> row data
   const openElements = new Map();  // id -> <tr>
@@ -91,10 +91,6 @@
     tr.appendChild(td);
   }
 
-  function statusText(r) {
-    return r.status_label + (r.needs_review ? " (needs review)" : "");
-  }
-
   function requestCell(tr, r) {
     const td = cell(tr, r.text, "text");
     if (r.location) {
@@ -172,7 +168,7 @@
   function announceNew() {
     for (const id of openOrder) {
       const r = rows.get(id);
-      if (!r || r.urgency !== 0 || announced.has(id)) continue;
+      if (!r || r.urgency !== mostUrgent.level || announced.has(id)) continue;
       announced.add(id);
       if (loaded) announce(r);
     }
@@ -181,10 +177,10 @@
 
   function announce(r) {
     const box = document.createElement("div");
-    box.className = "announcement u0";
+    box.className = `announcement u${mostUrgent.level}`;
     box.dataset.id = r.id;
     const title = document.createElement("strong");
-    title.textContent = `Urgency 0 – immediate threat to life: request ${r.id}`;
+    title.textContent = `Urgency ${mostUrgent.label}: request ${r.id}`;
     const text = document.createElement("a");
     text.href = `/requests/${encodeURIComponent(r.id)}/`;
     text.textContent = r.text;
@@ -277,10 +273,10 @@
   }
   const toDates = (xs) => xs.map((x) => new Date(x * 1000));
   function classTraces(perClass, mode) {
-    return [0, 1, 2, 3, 4].map((level) => {
+    return URGENCY_SCALE.map(({ level, colour }) => {
       const s = perClass[String(level)] || { x: [], y: [] };
       return { name: `urgency ${level}`, x: toDates(s.x), y: s.y, mode, type: "scatter",
-               line: { color: COLORS[level], shape: mode === "lines" ? "hv" : "linear" }, marker: { color: COLORS[level] } };
+               line: { color: colour, shape: mode === "lines" ? "hv" : "linear" }, marker: { color: colour } };
     });
   }
   let tokensDrawn = false;

@@ -3,7 +3,7 @@
 // dead and replaced, and the page is marked stale (body.stale) after 2 s without news.
 "use strict";
 function openLiveSocket(path, onMessage, onState, options) {
-  const staleAfter = (options && options.staleAfter) || 3500;
+  const staleAfter = options?.staleAfter || 3500;
   let socket = null;
   let delay = 250;
   let lastMessage = Date.now();
@@ -77,6 +77,10 @@ function cell(row, text, className) {
   if (className) td.className = className;
   row.appendChild(td);
   return td;
+}
+
+function statusText(request) {
+  return `${request.status_label}${request.needs_review ? " (needs review)" : ""}`;
 }
 
 function formatDuration(seconds) {

@@ -2,7 +2,7 @@
 // Deltas carry their character offset in the answer, so a stored snapshot (saved once a second)
 // and live deltas merge without losing or repeating text, also after a reconnect.
 "use strict";
-(function () {
+(() => {
   const root = document.getElementById("request");
   const id = root.dataset.requestId;
   const answerElement = document.getElementById("answer");
@@ -87,7 +87,7 @@
   }
 
   function onSnapshot(r) {
-    show("status", r.status_label + (r.needs_review ? " (needs review)" : ""));
+    show("status", statusText(r));
     show("urgency", r.urgency_label || "not yet classified");
     document.getElementById("urgency").className = r.urgency === null ? "" : `u${r.urgency}`;
     show("rule-reason", r.rule_reason);

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.launch import ROOT, embedded_server
 from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS
-from tests.support.server import ROOT, embedded_server
 
 OUTPUT = ROOT / "test-output"
 

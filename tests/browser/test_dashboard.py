@@ -1,4 +1,5 @@
 """The dispatcher's pages in real headless Chromium against a real server."""
+import contextlib
 import re
 import time
 
@@ -62,13 +63,22 @@ def sign_in(page, server):
     page.wait_for_url(re.compile(r".*/dispatch/$"))
 
 
-def test_request_appears_on_the_board_moves_and_streams_its_answer(triage_server, browser, screenshot_dir):
-    context = browser.new_context(viewport={"width": 1400, "height": 1100})
+@contextlib.contextmanager
+def live_board(browser, server, height):
+    """A signed-in board page whose websockets SOCKET_SPY records, once it is live; closes its context after."""
+    context = browser.new_context(viewport={"width": 1400, "height": height})
     context.add_init_script(SOCKET_SPY)
     try:
         board = context.new_page()
-        sign_in(board, triage_server)
+        sign_in(board, server)
         board.wait_for_selector('#connection[data-state="live"]', timeout=15000)
+        yield context, board
+    finally:
+        context.close()
+
+
+def test_request_appears_on_the_board_moves_and_streams_its_answer(triage_server, browser, screenshot_dir):
+    with live_board(browser, triage_server, height=1100) as (context, board):
         board.wait_for_function("document.body.dataset.chartsAt !== undefined", timeout=15000)
         board.click("#sound-toggle")  # the dispatcher turns sound on (a user gesture)
         assert board.get_attribute("#sound-toggle", "aria-pressed") == "true"
@@ -119,17 +129,10 @@ def test_request_appears_on_the_board_moves_and_streams_its_answer(triage_server
         row_text = board.text_content(f'#finished-requests tr[data-id="{request_id}"] td.text')
         assert "<script>" in row_text
         board.screenshot(path=str(screenshot_dir / "board.png"), full_page=True)
-    finally:
-        context.close()
 
 
 def test_board_reconnects_by_itself_and_catches_up(triage_server, browser, screenshot_dir):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    context.add_init_script(SOCKET_SPY)
-    try:
-        board = context.new_page()
-        sign_in(board, triage_server)
-        board.wait_for_selector('#connection[data-state="live"]', timeout=15000)
+    with live_board(browser, triage_server, height=1000) as (context, board):
         # Cut the connection and submit a request while the page is disconnected.
         board.evaluate("window.__sockets.forEach((s) => s.close())")
         board.wait_for_function("window.__sockets.length >= 2", timeout=10000)
@@ -144,8 +147,6 @@ def test_board_reconnects_by_itself_and_catches_up(triage_server, browser, scree
         assert time.monotonic() - started < 2.5
         board.wait_for_selector('#connection[data-state="live"]', timeout=5000)
         board.screenshot(path=str(screenshot_dir / "board-after-reconnect.png"), full_page=True)
-    finally:
-        context.close()
 
 
 def test_anonymous_browser_sees_nothing(triage_server, browser):

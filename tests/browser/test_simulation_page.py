@@ -6,7 +6,7 @@ waits for Plotly to draw every chart, and saves a screenshot to test-output/simu
 """
 import pytest
 
-from tests.support.server import ROOT, embedded_server
+from benchmarks.launch import ROOT, embedded_server
 
 pytestmark = pytest.mark.browser
 

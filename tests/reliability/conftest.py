@@ -1,6 +1,6 @@
 import pytest
 
-from tests.support.stack import FULL_STACK
+from benchmarks.launch import FULL_STACK
 
 
 def pytest_collection_modifyitems(config, items):

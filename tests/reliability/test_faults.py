@@ -4,8 +4,9 @@ import time
 
 import pytest
 
+from benchmarks.launch import wait_until
 from tests.support.report import report
-from tests.support.stack import RedisServer, Stack, wait_until
+from tests.support.stack import RedisServer, Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 

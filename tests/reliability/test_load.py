@@ -11,9 +11,10 @@ import time
 
 import pytest
 
+from benchmarks import traffic
+from benchmarks.launch import wait_until
 from tests.support.report import report
-from tests.support.stack import Stack, wait_until
-from triage_site.intake import traffic
+from tests.support.stack import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 

@@ -1,7 +1,7 @@
 """Figures that reliability tests produce, written where docs/reliability.md quotes them from."""
 import json
 
-from tests.support.stack import ROOT
+from benchmarks.launch import ROOT
 
 REPORT_DIR = ROOT / "test-output"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 from django.core.management.base import BaseCommand, CommandError
 
-from triage_site.intake import traffic
+from benchmarks import traffic
 
 
 class Command(BaseCommand):

@@ -5,8 +5,9 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from tests.support.stack import Stack, free_port
-from triage_site.intake import traffic
+from benchmarks import traffic
+from benchmarks.launch import free_port
+from tests.support.stack import Stack
 from triage_site.intake.models import MedicalRequest
 
 

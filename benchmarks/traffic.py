@@ -18,7 +18,7 @@ import httpx
 
 from scheduler.metrics import percentile
 
-DATASET_DIR = Path(__file__).resolve().parents[2] / "data" / "classifier"
+DATASET_DIR = Path(__file__).resolve().parents[1] / "data" / "classifier"
 CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 CREATED = re.compile(r"/requests/(\d+)/")
 CALLERS = ["", "A. Patel", "J. Smith", "M. Garcia", "neighbour, did not give a name", "K. O'Brien", "L. Nguyen"]

@@ -1,3 +1,39 @@
-from .runner import main
+"""`python -m inference_worker`: the inference worker as its own process (the full stack)."""
+import argparse
+import logging
+import signal
+import threading
 
-main()
+from scheduler import POLICIES
+
+from .build import build_service
+from .store import setup_django, worker_settings
+
+logger = logging.getLogger("inference_worker")
+
+
+def main(argv=None):
+    setup_django()
+    defaults = worker_settings()
+    parser = argparse.ArgumentParser(prog="python -m inference_worker", description=__doc__)
+    parser.add_argument("--model", default=defaults["model_name"],
+                        help="tiny, smollm2, qwen3-0.6b, qwen3-4b or a model directory (default: %(default)s)")
+    parser.add_argument("--device", default=defaults["device"], help="auto, cpu or cuda (default: %(default)s)")
+    parser.add_argument("--policy", default=defaults["policy"], choices=POLICIES)
+    parser.add_argument("--max-answer-tokens", type=int, default=defaults["max_answer_tokens"])
+    args = parser.parse_args(argv)
+    if args.max_answer_tokens < 1:
+        parser.error("--max-answer-tokens must be at least 1")
+
+    stop_event = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop_event.set())
+    service = build_service(model_name=args.model, device=args.device, policy=args.policy,
+                            max_answer_tokens=args.max_answer_tokens, model_cache=defaults["model_cache"],
+                            resend_interval=defaults["resend_interval"])
+    service.run(stop_event)
+    logger.info("inference worker stopped")
+
+
+if __name__ == "__main__":
+    main()

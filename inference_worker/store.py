@@ -1,8 +1,12 @@
-"""The worker's only door to Django: reads queued requests, writes progress and answers."""
+"""The worker's only door to Django: its settings, queued requests in, progress and answers out."""
 import os
 import socket
 from dataclasses import dataclass
 from datetime import datetime
+
+# What the worker assumes when a queued request lacks a classification detail (it never should).
+UNCLASSIFIED_URGENCY = 4
+UNPREDICTED_OUTPUT_TOKENS = 200
 
 
 def setup_django():
@@ -10,6 +14,27 @@ def setup_django():
     import django
 
     django.setup()
+
+
+def worker_settings():
+    """The build_service() options the settings give (both modes read them)."""
+    from django.conf import settings
+
+    return {
+        "model_name": settings.TRIAGE_INFERENCE_MODEL,
+        "device": settings.TRIAGE_INFERENCE_DEVICE,
+        "policy": settings.TRIAGE_SCHEDULER_POLICY,
+        "max_answer_tokens": settings.TRIAGE_MAX_ANSWER_TOKENS,
+        "model_cache": settings.TRIAGE_MODEL_CACHE,
+        "resend_interval": settings.TRIAGE_RESEND_INTERVAL_S,
+    }
+
+
+def publish_on_loop(loop):
+    """Embedded mode: events go out on the web server's event loop, where the in-memory channel layer lives."""
+    from triage_site.live import events
+
+    events.bind_server_loop(loop)
 
 
 @dataclass(frozen=True)
@@ -26,14 +51,15 @@ class RequestStore:
     """Database operations the inference service needs, and nothing else."""
 
     def __init__(self, worker_name=None):
-        from triage_site.dispatch import events, worker_link
-        from triage_site.intake import services
-        from triage_site.intake.models import MedicalRequest, Status
+        from triage_site.dispatch import services as dispatch_services
+        from triage_site.intake import selectors, services, tasks
+        from triage_site.live import events, worker_link
 
+        self._dispatch = dispatch_services
         self._events = events
+        self._selectors = selectors
         self._services = services
-        self._model = MedicalRequest
-        self._status = Status
+        self._tasks = tasks
         self.worker_name = worker_name or f"{socket.gethostname()}:{os.getpid()}"
         self.inbox = worker_link.WorkerInbox()
 
@@ -41,27 +67,18 @@ class RequestStore:
         return self._services.requeue_interrupted()
 
     def resend_unclassified(self, older_than_seconds):
-        return self._services.resend_unclassified(older_than_seconds=older_than_seconds)
+        return self._tasks.resend_unclassified(older_than_seconds=older_than_seconds)
 
     def queued(self, exclude_ids=()):
-        rows = (
-            self._model.objects.filter(status=self._status.QUEUED)
-            .exclude(pk__in=list(exclude_ids))
-            .values_list("pk", "text", "location", "urgency", "predicted_output_tokens", "created_at")
-        )
         return [
-            QueuedRequest(pk, text, location, 4 if urgency is None else urgency, predicted or 200, created)
-            for pk, text, location, urgency, predicted, created in rows
+            QueuedRequest(pk, text, location, UNCLASSIFIED_URGENCY if urgency is None else urgency,
+                          predicted or UNPREDICTED_OUTPUT_TOKENS, created)
+            for pk, text, location, urgency, predicted, created in self._selectors.queued_for_generation(exclude_ids)
         ]
 
     def open_urgencies(self, request_ids):
         """Current urgency of each still-open request among `request_ids` (closed ones are absent)."""
-        open_statuses = (self._status.QUEUED, self._status.RUNNING)
-        return dict(
-            self._model.objects.filter(pk__in=list(request_ids), status__in=open_statuses).values_list(
-                "pk", "urgency"
-            )
-        )
+        return self._selectors.open_urgencies(request_ids)
 
     def mark_running(self, request_id, prompt_tokens):
         return self._services.mark_running(request_id, prompt_tokens=prompt_tokens)
@@ -79,29 +96,7 @@ class RequestStore:
         return self._services.mark_failed(request_id, error=error)
 
     def heartbeat(self, queue_order, stats):
-        from django.utils import timezone
-
-        from triage_site.dispatch.models import WorkerHeartbeat, WorkerSample
-
-        queue_order = list(queue_order)
-        WorkerHeartbeat.objects.update_or_create(
-            worker_name=self.worker_name, defaults={"queue_order": queue_order, "stats": stats}
-        )
-        # A time series for the dashboard's tokens/s chart; rows older than an hour are pruned.
-        now = timezone.now()
-        active = int(stats.get("active_requests") or 0)
-        WorkerSample.objects.create(
-            worker_name=self.worker_name, recorded_at=now,
-            tokens_per_second=float(stats.get("tokens_per_second") or 0.0),
-            active_requests=active,
-            queued_requests=max(len(queue_order) - int(stats.get("running", active) or 0), 0),
-        )
-        self._samples_written = getattr(self, "_samples_written", 0) + 1
-        if self._samples_written % 60 == 1:
-            WorkerSample.objects.filter(
-                recorded_at__lt=now - timezone.timedelta(seconds=WorkerSample.KEEP_SECONDS)
-            ).delete()
-        self._events.publish_worker_stats(dict(stats, at=now.timestamp()))
+        self._dispatch.record_heartbeat(self.worker_name, list(queue_order), stats)
 
     def close(self):
         from django.db import connections

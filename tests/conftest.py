@@ -40,3 +40,27 @@ def dispatcher(django_user_model):
 def dispatcher_client(client, dispatcher):
     client.force_login(dispatcher)
     return client
+
+
+@pytest.fixture(scope="session")
+def loaded_model():
+    """The real urgency encoder + trained head, loaded once (about 2-6 s)."""
+    from triage_site.classification import classifier
+
+    head, encoder_name = classifier.MODEL.get()
+    return head, encoder_name
+
+
+@pytest.fixture
+def model_unavailable(settings, tmp_path):
+    """The head artefact is missing: the classifier must fall back to rules. Restores the model after."""
+    from triage_site.classification import classifier
+
+    saved = (classifier.MODEL.head, classifier.MODEL.encoder_name)
+    settings.TRIAGE_CLASSIFIER_HEAD = str(tmp_path / "missing.joblib")
+    settings.TRIAGE_CLASSIFIER_RELOAD_S = 0
+    classifier.MODEL.reset()
+    yield
+    classifier.MODEL.reset()
+    if saved[0] is not None:
+        classifier.MODEL.head, classifier.MODEL.encoder_name = saved

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "triage_site.intake",
     "triage_site.classification",
     "triage_site.dispatch",
+    "triage_site.live",
     "triage_site.simulation",
 ]
 
@@ -94,6 +95,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "triage_site.context_processors.urgency_scale",
             ],
         },
     },

@@ -1,6 +1,6 @@
 """Writes the labelled urgency data set (train.jsonl, heldout.jsonl) from written scenarios.
 
-Run: python -m triage_site.classification.dataset.generate   (seeded: the output is reproducible)
+Run from the repository root: python -m data.classifier.generate   (seeded: the output is reproducible)
 
 Each scenario is one clinical situation at one level (Emergency Severity Index style, 0..4) with
 an expected guidance-length bucket, written in several independent phrasings. Requests are built
@@ -11,19 +11,19 @@ Held-out split: the LAST phrasing in SCENARIOS of every scenario, plus a set of 
 used for training. Held-out rows are built only from held-out phrasings and held-out frames, so
 no held-out text shares its wording with a training text (they share the clinical situation).
 """
-import hashlib
 import json
 import random
 import re
 from pathlib import Path
 
+from triage_site.classification.length import BUCKET_TOKENS
+
 HERE = Path(__file__).resolve().parent
 SEED = 20261123
 
-# Guidance-length buckets (tokens of the LLM's answer), a proxy set by hand per scenario:
-# 0 short (reassurance, a referral), 1 medium (self-care steps), 2 long (first aid with
-# checks), 3 very long (step-by-step CPR / choking / bleeding-control coaching).
-LENGTH_BUCKETS = {0: 60, 1: 140, 2: 260, 3: 380}
+# Guidance-length buckets (tokens of the LLM's answer, triage_site/classification/length.py), a proxy set
+# by hand per scenario: 0 short (reassurance, a referral), 1 medium (self-care steps), 2 long (first aid
+# with checks), 3 very long (step-by-step CPR / choking / bleeding-control coaching).
 
 MALE = [("my husband", "he", "his"), ("my dad", "he", "his"), ("a man in the street", "he", "his"),
         ("my son", "he", "his"), ("my grandad", "he", "his"), ("the patient (male, 54)", "he", "his"),
@@ -521,7 +521,7 @@ def _build(scenario, phrasing, frames, subjects, rng):
     # Guidance for a long, multi-part request runs a bucket longer.
     extra = 1 if len(text) > 140 and bucket < 3 else 0
     return {"text": _noise(text, rng), "label": level, "length_bucket": bucket + extra,
-            "answer_tokens": LENGTH_BUCKETS[bucket + extra], "scenario": sid}
+            "answer_tokens": BUCKET_TOKENS[bucket + extra], "scenario": sid}
 
 
 def generate(train_per_phrasing=4, held_per_phrasing=4, seed=SEED):
@@ -556,10 +556,6 @@ def write(directory=HERE):
             for row in rows:
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     return train, held
-
-
-def file_hash(path):
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 if __name__ == "__main__":

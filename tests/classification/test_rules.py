@@ -66,3 +66,28 @@ def test_rules_only_raise_urgency(model_level, rule_level):
         assert final <= model_level
     if rule_level is not None:
         assert final <= rule_level
+
+
+def _rules_file(tmp_path, rule):
+    """The shipped rules file with `rule` (TOML) appended."""
+    path = tmp_path / "red_flags.toml"
+    path.write_text(rules.RULES_PATH.read_text(encoding="utf-8") + "\n[[rule]]\n" + rule, encoding="utf-8")
+    return path
+
+
+def test_the_shipped_rules_file_loads():
+    words, phrases, came_round, loaded = rules.load_rules()
+    assert words and phrases and came_round.search("she came round")
+    assert {rule.level for rule in loaded} == {0, 1} and len({rule.name for rule in loaded}) == len(loaded)
+
+
+@pytest.mark.parametrize("rule, complaint", [
+    ('name = "broken"\nlevel = 0\nreason = "x"\npattern = \'(unclosed\'\n', "bad regular expression"),
+    ('name = "too_mild"\nlevel = 3\nreason = "x"\npattern = \'sore\'\n', "a level in (0, 1)"),
+    ('name = "typo"\nlevel = 1\nreason = "x"\npattern = \'sore\'\nnegateable = false\n', "unknown keys"),
+])
+def test_a_bad_rule_fails_loading_with_its_name_and_the_reason(tmp_path, rule, complaint):
+    with pytest.raises(rules.RulesFileError) as error:
+        rules.load_rules(_rules_file(tmp_path, rule))
+    name = rule.split('"')[1]
+    assert repr(name) in str(error.value) and complaint in str(error.value)

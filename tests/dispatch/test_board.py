@@ -7,7 +7,8 @@ from channels.testing import WebsocketCommunicator
 from django.urls import reverse
 from django.utils import timezone
 
-from triage_site.dispatch import events, hub
+from triage_site.dispatch import hub
+from triage_site.live import events
 from triage_site.dispatch.consumers import DispatcherConsumer, RequestConsumer
 from triage_site.dispatch.models import WorkerHeartbeat
 from triage_site.intake import services

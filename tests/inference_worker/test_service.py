@@ -4,8 +4,8 @@ import threading
 import pytest
 from django.db import OperationalError
 
-from inference_worker.runner import build_service
-from tests.support.stack import wait_until
+from benchmarks.launch import wait_until
+from inference_worker.build import build_service
 from triage_site.dispatch.models import WorkerHeartbeat
 from triage_site.intake import services
 from triage_site.intake.models import MedicalRequest, Status
@@ -119,7 +119,7 @@ def test_worker_that_starts_during_a_database_outage_recovers_once_it_answers(ti
 
 
 def test_worker_resends_requests_stuck_before_classification(tiny_service_factory, monkeypatch):
-    from triage_site.classification import tasks
+    from triage_site.intake import tasks
 
     sent = []
     monkeypatch.setattr(tasks.classify_request, "delay", lambda pk: sent.append(pk))

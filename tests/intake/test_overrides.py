@@ -114,7 +114,7 @@ def test_export_is_evaluation_data_with_the_latest_label(client, supervisor):
 
 
 def test_override_reaches_a_running_worker_within_a_second(supervisor):
-    from inference_worker.runner import build_service
+    from inference_worker.build import build_service
 
     # A long answer with no end-of-sequence token, so the request is still running when overridden.
     service = build_service(model_name="tiny", device="cpu", policy="semantic", max_answer_tokens=3000)

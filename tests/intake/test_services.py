@@ -1,6 +1,6 @@
 import pytest
 
-from triage_site.intake import services
+from triage_site.intake import services, tasks
 from triage_site.intake.models import MedicalRequest, Status
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -39,22 +39,20 @@ def test_interrupted_generation_is_requeued_from_scratch():
 
 def test_unclassified_requests_are_sent_again(monkeypatch):
     sent = []
-    monkeypatch.setattr(services, "enqueue_classification", lambda pk: sent.append(pk) or True)
+    monkeypatch.setattr(tasks, "enqueue_classification", lambda pk: sent.append(pk) or True)
     old = MedicalRequest.objects.create(text="fever")
     MedicalRequest.objects.filter(pk=old.pk).update(created_at=old.created_at.replace(year=2020))
     MedicalRequest.objects.create(text="just arrived")
-    assert services.resend_unclassified(older_than_seconds=30) == 1
+    assert tasks.resend_unclassified(older_than_seconds=30) == 1
     assert sent == [old.pk]
 
 
 def test_broker_outage_leaves_request_stored(monkeypatch):
-    from triage_site.classification import tasks
-
     def broker_down(*args, **kwargs):
         raise ConnectionError("broker unreachable")
 
     monkeypatch.setattr(tasks.classify_request, "delay", broker_down)
     medical_request = MedicalRequest.objects.create(text="cut finger")
-    assert services.enqueue_classification(medical_request.pk) is False
+    assert tasks.enqueue_classification(medical_request.pk) is False
     medical_request.refresh_from_db()
     assert medical_request.status == Status.RECEIVED

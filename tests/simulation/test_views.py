@@ -102,12 +102,12 @@ def test_finished_run_is_not_run_again(dispatcher_client, worker_ran):
 
 @pytest.mark.django_db(transaction=True)
 def test_failed_run_shows_why(dispatcher_client, monkeypatch, worker_ran):
-    from triage_site.simulation import runner
+    from triage_site.simulation import comparison
 
     def explode(*args, **kwargs):
         raise RuntimeError("simulation stalled: requests queued but none can be scheduled")
 
-    monkeypatch.setattr(runner, "run_simulation", explode)
+    monkeypatch.setattr(comparison, "run_simulation", explode)
     response = dispatcher_client.post(reverse("simulation:index"), SMALL_RUN)
     run = worker_ran(SimulationRun.objects.get())
     assert run.status == "failed"

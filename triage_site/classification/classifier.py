@@ -1,8 +1,12 @@
 """Urgency and answer-length prediction: trained head on sentence embeddings + red-flag rules.
 
     classify(text) -> Classification
-    classify_batch(texts) -> list[Classification]      (one encoder batch)
-    fallback(text, reason) -> Classification           (rules only, flagged for review)
+    classify_batch(texts, findings=None) -> list[Classification]   (one encoder batch)
+    fallback(text, reason, found=None) -> Classification           (rules only, flagged for review)
+
+A library: text in, classification out; it knows nothing of requests or the database. `findings` are
+the red-flag rules' results (`rules.red_flags`) when the caller already has them (intake runs the
+rules once per request, as it arrives); without them they are found here, once per text.
 
 The model (encoder + head) is loaded lazily, once per process. If it cannot load, every request
 still gets an urgency: the rules' level if a red flag fired, else TRIAGE_CLASSIFIER_FALLBACK_URGENCY
@@ -17,11 +21,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from scheduler.urgency import NAMES as LEVEL_NAMES
+
 from . import length, rules
 
 logger = logging.getLogger(__name__)
-LEVEL_NAMES = {0: "immediate threat to life", 1: "high risk / severe distress", 2: "urgent",
-               3: "less urgent", 4: "non-urgent"}
 
 
 @dataclass
@@ -87,14 +91,10 @@ class ModelUnavailable(RuntimeError):
 MODEL = _Model()
 
 
-def reset_model():
-    """Forget the loaded model (tests, or after retraining)."""
-    MODEL.reset()
-
-
-def fallback(text, reason):
+def fallback(text, reason, found=None):
     """Rules-only classification, always flagged for human review."""
-    found = rules.red_flags(text)
+    if found is None:
+        found = rules.red_flags(text)
     default = int(_setting("TRIAGE_CLASSIFIER_FALLBACK_URGENCY", 2))
     urgency = rules.apply_rules(default, found.level)
     return Classification(
@@ -116,30 +116,30 @@ def classify(text):
     return classify_batch([text])[0]
 
 
-def classify_batch(texts):
+def classify_batch(texts, findings=None):
     """Classify several requests with one encoder call. Falls back to rules if the model is unavailable."""
     texts = list(texts)
     if not texts:
         return []
+    findings = list(findings) if findings is not None else [rules.red_flags(text) for text in texts]
     try:
         head, encoder_name = MODEL.get()
     except ModelUnavailable as exc:
-        return [fallback(text, f"model not loaded: {exc}") for text in texts]
+        return [fallback(text, f"model not loaded: {exc}", found) for text, found in zip(texts, findings)]
     from . import encoder
 
     started = time.perf_counter()
     embeddings = encoder.encode(texts, encoder_name)
-    probabilities, length_probabilities = head.predict(texts, embeddings)
+    probabilities, length_probabilities = head.predict(texts, embeddings, findings)
     decided = head.decide(probabilities)
     tokens = head.expected_tokens(length_probabilities)
     elapsed_ms = (time.perf_counter() - started) * 1000 / len(texts)
     review_below = float(_setting("TRIAGE_CLASSIFIER_REVIEW_BELOW", 0.45))
-    return [_combine(text, probabilities[i], int(decided[i]), float(tokens[i]), head, elapsed_ms, review_below)
-            for i, text in enumerate(texts)]
+    return [_combine(findings[i], probabilities[i], int(decided[i]), float(tokens[i]), head, elapsed_ms,
+                     review_below) for i in range(len(texts))]
 
 
-def _combine(text, probs, model_level, tokens, head, elapsed_ms, review_below):
-    found = rules.red_flags(text)
+def _combine(found, probs, model_level, tokens, head, elapsed_ms, review_below):
     urgency = rules.apply_rules(model_level, found.level)
     ranked = sorted(range(len(probs)), key=lambda k: -probs[k])
     top, second = ranked[0], ranked[1]

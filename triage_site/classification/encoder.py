@@ -62,8 +62,3 @@ def encode(texts, name=None, batch_size=32):
     model = get_encoder(name)
     return model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
                         convert_to_numpy=True, show_progress_bar=False)
-
-
-def clear_cache():
-    with _lock:
-        _cache.clear()

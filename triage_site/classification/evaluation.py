@@ -4,9 +4,10 @@ import time
 
 import numpy as np
 
-from . import classifier, length
+from scheduler.metrics import percentile
+from scheduler.urgency import LEVELS, NUM_LEVELS
 
-LEVELS = 5
+from . import classifier, length
 
 
 def evaluate(rows, classify_one=None):
@@ -29,7 +30,9 @@ def evaluate(rows, classify_one=None):
     labels = [int(row["label"]) for row in rows]
     report = triage_figures(labels, predicted)
     report["classifier"] = ", ".join(sorted(names))
-    report["latency_ms"] = {"p50": _pct(latencies, 50), "p95": _pct(latencies, 95), "mean": _mean(latencies)}
+    latencies.sort()
+    report["latency_ms"] = {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95),
+                            "mean": _mean(latencies)}
     if all(level is not None for level in model_only):
         report["model_only"] = triage_figures(labels, model_only)
     actual = [row.get("answer_tokens", length.BUCKET_TOKENS[row["length_bucket"]]) if
@@ -47,7 +50,7 @@ def evaluate(rows, classify_one=None):
 def triage_figures(labels, predicted):
     labels, predicted = np.asarray(labels, dtype=int), np.asarray(predicted, dtype=int)
     n = len(labels)
-    matrix = np.zeros((LEVELS, LEVELS), dtype=int)
+    matrix = np.zeros((NUM_LEVELS, NUM_LEVELS), dtype=int)
     for true, pred in zip(labels, predicted):
         matrix[true, pred] += 1
     high = labels <= 1
@@ -59,7 +62,7 @@ def triage_figures(labels, predicted):
         "over_triage": _ratio(np.sum(predicted < labels), n),
         "under_triage_0_1": _ratio(np.sum(predicted[high] > labels[high]), int(np.sum(high))),
         "under_triage_by_level": {level: _ratio(np.sum(predicted[labels == level] > level),
-                                                int(np.sum(labels == level))) for level in range(LEVELS)},
+                                                int(np.sum(labels == level))) for level in LEVELS},
         "confusion": matrix.tolist(),
     }
 
@@ -73,7 +76,7 @@ def format_report(report):
              f"over-triage rate:     {_fmt(report['over_triage'])}",
              "under-triage by level: " + "  ".join(f"{k}: {_fmt(v)}" for k, v in report["under_triage_by_level"].items()),
              "confusion matrix (rows = true level, columns = predicted):",
-             "        " + " ".join(f"{p:>5}" for p in range(LEVELS))]
+             "        " + " ".join(f"{p:>5}" for p in LEVELS)]
     for true, row in enumerate(report["confusion"]):
         lines.append(f"true {true}: " + " ".join(f"{count:>5}" for count in row))
     latency = report.get("latency_ms")
@@ -98,10 +101,6 @@ def _ratio(count, total):
 
 def _fmt(value):
     return f"{100 * value:.1f}%"
-
-
-def _pct(values, q):
-    return float(np.percentile(values, q)) if values else 0.0
 
 
 def _mean(values):

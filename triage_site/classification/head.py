@@ -21,17 +21,16 @@ from pathlib import Path
 
 import numpy as np
 
-from . import rules
+from scheduler.urgency import NUM_LEVELS
 
-# The labelled data and the trained artefact live outside the package, in data/classifier/.
-DATASET_DIR = Path(__file__).resolve().parents[2] / "data" / "classifier"
-ARTIFACT_DIR = DATASET_DIR / "model"
+from . import DATA_DIR, rules
+
+ARTIFACT_DIR = DATA_DIR / "model"
 ARTIFACT_PATH = ARTIFACT_DIR / "urgency_head.joblib"
 META_PATH = ARTIFACT_DIR / "urgency_head.json"
-TRAIN_PATH = DATASET_DIR / "train.jsonl"
-HELDOUT_PATH = DATASET_DIR / "heldout.jsonl"
+TRAIN_PATH = DATA_DIR / "train.jsonl"
+HELDOUT_PATH = DATA_DIR / "heldout.jsonl"
 HEAD_SCHEMA = "1"
-LEVELS = 5
 
 
 class HeadUnavailable(RuntimeError):
@@ -56,15 +55,15 @@ def file_sha256(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def rule_features(texts):
-    out = np.zeros((len(texts), 3), dtype=np.float32)
-    for i, text in enumerate(texts):
-        level = rules.red_flags(text).level
-        out[i, 2 if level is None else level] = 1.0
+def rule_features(findings):
+    """One-hot of the level each text's red flags force: 0, 1 or none."""
+    out = np.zeros((len(findings), 3), dtype=np.float32)
+    for i, found in enumerate(findings):
+        out[i, 2 if found.level is None else found.level] = 1.0
     return out
 
 
-def cost_matrix(under_cost, levels=LEVELS):
+def cost_matrix(under_cost, levels=NUM_LEVELS):
     """cost[true, pred]: under-triage (pred > true) costs `under_cost` a level, over-triage 1."""
     cost = np.zeros((levels, levels))
     for true in range(levels):
@@ -85,16 +84,17 @@ class UrgencyHead:
     under_cost: float = 2.0
     meta: dict = field(default_factory=dict)
 
-    def features(self, texts, embeddings):
+    def features(self, texts, embeddings, findings):
         from scipy.sparse import csr_matrix, hstack
 
         return hstack([self.vectorizer.transform(texts), csr_matrix(np.asarray(embeddings)),
-                       csr_matrix(rule_features(texts))]).tocsr()
+                       csr_matrix(rule_features(findings))]).tocsr()
 
-    def predict(self, texts, embeddings):
-        """(urgency probabilities n x 5, length-bucket probabilities n x buckets)."""
-        x = self.features(list(texts), embeddings)
-        return _full_proba(self.urgency_model, x, LEVELS), self.length_model.predict_proba(x)
+    def predict(self, texts, embeddings, findings):
+        """(urgency probabilities n x levels, length-bucket probabilities n x buckets); findings are the
+        texts' red-flag results, in the same order."""
+        x = self.features(list(texts), embeddings, findings)
+        return _full_proba(self.urgency_model, x, NUM_LEVELS), self.length_model.predict_proba(x)
 
     def decide(self, probabilities):
         """Cost-sensitive level per row: unsure between two levels -> the more urgent one."""
@@ -135,7 +135,7 @@ def train(train_path=TRAIN_PATH, encoder_name=None, under_cost=2.0, c=16.0):
     head = UrgencyHead(vectorizer=vectorizer, urgency_model=None, length_model=None,
                        length_tokens=dict(length.BUCKET_TOKENS), encoder_name=encoder_name,
                        version=f"{HEAD_SCHEMA}.{sha[:10]}", train_sha256=sha, under_cost=under_cost)
-    x = head.features(texts, embeddings)
+    x = head.features(texts, embeddings, [rules.red_flags(text) for text in texts])
     head.urgency_model = LogisticRegression(C=c, max_iter=5000).fit(x, labels)
     head.length_model = LogisticRegression(C=c, max_iter=5000).fit(x, buckets)
     head.meta = {"version": head.version, "encoder": encoder_name, "train_file": Path(train_path).name,

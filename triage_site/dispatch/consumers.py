@@ -11,14 +11,15 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from . import events, selectors
-from .hub import hub_for_loop
-from .permissions import is_dispatcher
+from triage_site.live import events
+from triage_site.permissions import is_dispatcher
+
+from . import selectors
+from .hub import KEEPALIVE_INTERVAL, hub_for_loop
 
 # A request page gets at most one snapshot per SNAPSHOT_INTERVAL on changes, and one per
-# KEEPALIVE_INTERVAL anyway: its stored answer and timeline are never staler than that.
+# KEEPALIVE_INTERVAL (the board's too) anyway: its stored answer and timeline are never staler than that.
 SNAPSHOT_INTERVAL = 0.25
-KEEPALIVE_INTERVAL = 1.0
 UNKNOWN = {"type": "error", "message": "Unknown message; send {\"type\": \"refresh\"}."}
 NOT_JSON = {"type": "error", "message": "Messages must be JSON text, e.g. {\"type\": \"refresh\"}."}
 FORBIDDEN = 4403

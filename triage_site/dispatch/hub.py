@@ -25,7 +25,9 @@ import time
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
-from . import events, selectors
+from triage_site.live import events
+
+from . import selectors
 
 logger = logging.getLogger(__name__)
 

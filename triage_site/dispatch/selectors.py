@@ -6,6 +6,7 @@ from collections import defaultdict
 from django.db.models import Q
 from django.utils import timezone
 
+from scheduler.urgency import LEVELS, NUM_LEVELS
 from triage_site.intake.models import OPEN_STATUSES, MedicalRequest, Status, Urgency
 
 from .models import WorkerHeartbeat, WorkerSample
@@ -17,7 +18,6 @@ CHART_WINDOW_SECONDS = 3600
 CHART_BUCKET_SECONDS = 60      # waiting time / time to first token: one point per class per minute
 QUEUE_SAMPLE_SECONDS = 30      # queue length per class: one sample every 30 s
 TOKENS_BUCKET_SECONDS = 10     # worker tokens/s: mean over 10 s
-URGENCY_CLASSES = [value for value, _ in Urgency.choices]
 
 # Fields that change every second by themselves; a row is "changed" only when something else changed.
 TICKING_FIELDS = ("waiting_seconds",)
@@ -77,7 +77,7 @@ def serialize_request(row, position, now, text_chars=BOARD_TEXT_CHARS):
 def board_order_key(positions):
     def key(row):
         position = positions.get(row["id"])
-        urgency = 5 if row["urgency"] is None else row["urgency"]
+        urgency = NUM_LEVELS if row["urgency"] is None else row["urgency"]  # unclassified after every level
         return (position is None, position or 0, urgency, row["created_at"], row["id"])
 
     return key
@@ -127,12 +127,11 @@ def classifier_view(detail):
     probabilities = []
     raw = detail.get("probabilities")
     if isinstance(raw, dict):
-        raw = [raw.get(str(level), raw.get(level)) for level in URGENCY_CLASSES]
+        raw = [raw.get(str(level), raw.get(level)) for level in LEVELS]
     if isinstance(raw, list):
-        labels = dict(Urgency.choices)
         for level, value in enumerate(raw):
-            if isinstance(value, (int, float)) and level in labels:
-                probabilities.append({"level": level, "label": labels[level], "probability": float(value)})
+            if isinstance(value, (int, float)) and level in URGENCY_LABELS:
+                probabilities.append({"level": level, "label": URGENCY_LABELS[level], "probability": float(value)})
     facts = []
     for key, value in detail.items():
         if key in ("reasoning", "explanation", "probabilities"):
@@ -191,7 +190,7 @@ def charts_snapshot(now=None):
 
     def series(per_class):
         out = {}
-        for level in URGENCY_CLASSES:
+        for level in LEVELS:
             buckets = per_class.get(level, {})
             xs = sorted(buckets)
             out[str(level)] = {"x": [x + CHART_BUCKET_SECONDS / 2 for x in xs],
@@ -214,7 +213,7 @@ def charts_snapshot(now=None):
         starts[urgency].append(queued.timestamp())
         ends[urgency].append(end.timestamp() if end else float("inf"))
     queue = {}
-    for level in URGENCY_CLASSES:
+    for level in LEVELS:
         s, e = sorted(starts.get(level, [])), sorted(ends.get(level, []))
         # queued at or before t, and not yet left at t
         queue[str(level)] = [bisect.bisect_right(s, t) - bisect.bisect_right(e, t) for t in samples]

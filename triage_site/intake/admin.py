@@ -22,8 +22,8 @@ class MedicalRequestAdmin(admin.ModelAdmin):
                     "override_link")
     list_filter = ("status", "urgency", "needs_review")
     search_fields = ("text", "location", "caller_name")
-    readonly_fields = ("urgency", "created_at", "classified_at", "queued_at", "started_at", "first_token_at",
-                       "finished_at")
+    readonly_fields = ("urgency", "rule_findings", "created_at", "classified_at", "queued_at", "started_at",
+                       "first_token_at", "finished_at")
     inlines = [UrgencyOverrideInline]
 
     @admin.display(description="Override")

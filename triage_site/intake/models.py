@@ -1,15 +1,17 @@
 """A medical request, from intake to the finished answer."""
 from django.db import models
 
+from scheduler import urgency
+
 
 class Urgency(models.IntegerChoices):
-    """Emergency Severity Index style levels: lower is more urgent."""
+    """Emergency Severity Index style levels: lower is more urgent (names from scheduler.urgency)."""
 
-    IMMEDIATE = 0, "0 – immediate threat to life"
-    EMERGENT = 1, "1 – high risk or severe distress"
-    URGENT = 2, "2 – urgent"
-    LESS_URGENT = 3, "3 – less urgent"
-    NON_URGENT = 4, "4 – non-urgent"
+    IMMEDIATE = 0, urgency.label(0)
+    EMERGENT = 1, urgency.label(1)
+    URGENT = 2, urgency.label(2)
+    LESS_URGENT = 3, urgency.label(3)
+    NON_URGENT = 4, urgency.label(4)
 
 
 class Status(models.TextChoices):
@@ -21,7 +23,9 @@ class Status(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-OPEN_STATUSES = (Status.RECEIVED, Status.CLASSIFYING, Status.QUEUED, Status.RUNNING)
+AWAITING_CLASSIFICATION = (Status.RECEIVED, Status.CLASSIFYING)
+BEING_GENERATED = (Status.QUEUED, Status.RUNNING)
+OPEN_STATUSES = AWAITING_CLASSIFICATION + BEING_GENERATED
 
 
 class MedicalRequest(models.Model):
@@ -37,6 +41,8 @@ class MedicalRequest(models.Model):
     model_urgency = models.PositiveSmallIntegerField(choices=Urgency.choices, null=True, blank=True)
     rule_urgency = models.PositiveSmallIntegerField(choices=Urgency.choices, null=True, blank=True)
     rule_reason = models.CharField(max_length=500, blank=True)
+    # Every red flag found at intake (level, reasons, rule names), so the rules run once per request.
+    rule_findings = models.JSONField(default=dict, blank=True)
     classifier_name = models.CharField(max_length=200, blank=True)
     classifier_detail = models.JSONField(default=dict, blank=True)
     needs_review = models.BooleanField(default=False)

@@ -4,20 +4,15 @@ import json
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
-from triage_site.dispatch import events, worker_link
-from triage_site.dispatch.permissions import SUPERVISOR_GROUP
+from scheduler import urgency
+from triage_site.live import events, worker_link
+from triage_site.permissions import is_supervisor
 
 from .models import OPEN_STATUSES, MedicalRequest, UrgencyOverride
 
 
-def can_override(user):
-    if not user.is_authenticated or not user.is_active:
-        return False
-    return user.is_staff or user.is_superuser or user.groups.filter(name=SUPERVISOR_GROUP).exists()
-
-
 def _require(user):
-    if not can_override(user):
+    if not is_supervisor(user):
         raise PermissionDenied("Only supervisors may change a request's urgency.")
 
 
@@ -49,8 +44,9 @@ def override_urgency(request_id, *, new_urgency, reason, user):
     """Change one open request's urgency. Finished requests are refused with a clear message."""
     _require(user)
     reason = _clean_reason(reason)
-    if new_urgency not in range(5):
-        raise ValidationError("Urgency must be a level from 0 (immediate) to 4 (non-urgent).")
+    if not urgency.is_level(new_urgency):
+        raise ValidationError(f"Urgency must be a level from {urgency.MOST_URGENT} (immediate) to "
+                              f"{urgency.LEAST_URGENT} (non-urgent).")
     with transaction.atomic():
         medical_request = MedicalRequest.objects.select_for_update().get(pk=request_id)
         if medical_request.status not in OPEN_STATUSES:

@@ -1,58 +1,59 @@
-"""Writes to medical requests. Every state change goes through here."""
+"""Writes to medical requests. Every state change goes through here (reads are in selectors.py)."""
 import logging
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from triage_site.classification import rules
-from triage_site.dispatch import events, worker_link
+from triage_site.live import events, worker_link
 
-from .models import MedicalRequest, Status
+from .models import AWAITING_CLASSIFICATION, BEING_GENERATED, MedicalRequest, Status
 
 logger = logging.getLogger(__name__)
 
 
-def submit_request(*, text, caller_name="", callback_number="", location=""):
-    """Store the request first, then hand it to classification once the row is committed.
+def store_request(*, text, caller_name="", callback_number="", location=""):
+    """Save a new request as `received`; dashboards hear of it once the row is committed.
 
-    The safety rules (a fraction of a millisecond of regular expressions) run here already: their
-    finding is on the board at once, and a classification backlog is worked through red flags first."""
+    The safety rules (a fraction of a millisecond of regular expressions) run here, once: their finding is
+    on the board at once, a classification backlog is worked through red flags first, and the classifier
+    is handed the stored findings instead of finding them again."""
     found = rules.red_flags(text)
     request = MedicalRequest.objects.create(
         text=text, caller_name=caller_name, callback_number=callback_number, location=location,
-        rule_urgency=found.level, rule_reason=found.reason[:500],
+        rule_urgency=found.level, rule_reason=found.reason[:500], rule_findings=found.as_dict(),
     )
-    transaction.on_commit(lambda: after_submit(request.pk))
+    transaction.on_commit(lambda: events.publish_request_changed(request.pk))
     return request
 
 
-def after_submit(request_id):
-    events.publish_request_changed(request_id)
-    enqueue_classification(request_id)
+def claim_for_classification(request_id):
+    """Atomically move a request from received to classifying; True only for the one caller that claimed it."""
+    updated = MedicalRequest.objects.filter(pk=request_id, status=Status.RECEIVED).update(
+        status=Status.CLASSIFYING
+    )
+    if updated:
+        events.publish_request_changed(request_id)
+    return bool(updated)
 
 
-def enqueue_classification(request_id):
-    """Send the classification task; a broker outage leaves the request stored as `received`.
-
-    Stored requests that were never classified are sent again by `resend_unclassified`.
-    """
-    from triage_site.classification.tasks import classify_request
-
-    try:
-        classify_request.delay(request_id)
-    except Exception:  # broker down or unreachable: the row is safe, retry later
-        logger.exception("could not enqueue classification of request %s; it stays received", request_id)
-        return False
-    return True
-
-
-def resend_unclassified(older_than_seconds=30):
-    """Re-enqueue requests stuck before classification (broker outage, lost task)."""
-    cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
-    stuck = MedicalRequest.objects.filter(
-        status__in=(Status.RECEIVED, Status.CLASSIFYING), created_at__lt=cutoff
-    ).values_list("pk", flat=True)
-    return sum(enqueue_classification(pk) for pk in stuck)
+def claim_peers(exclude_id, limit):
+    """Claim up to `limit` other requests waiting in `received`: those the safety rules flagged at
+    intake first (most urgent first), then the oldest. Under a backlog a cardiac arrest is classified
+    in the next batch, not after everything that arrived before it."""
+    if limit <= 0:
+        return []
+    candidates = (MedicalRequest.objects.filter(status=Status.RECEIVED).exclude(pk=exclude_id)
+                  .order_by(F("rule_urgency").asc(nulls_last=True), "created_at", "id")
+                  .values_list("pk", flat=True)[: limit * 2])
+    claimed = []
+    for pk in candidates:
+        if len(claimed) >= limit:
+            break
+        if claim_for_classification(pk):
+            claimed.append(pk)
+    return claimed
 
 
 def record_classification(request_id, *, urgency, predicted_output_tokens, model_urgency=None,
@@ -63,9 +64,7 @@ def record_classification(request_id, *, urgency, predicted_output_tokens, model
     Idempotent: a request already past classification is left as it is.
     """
     now = timezone.now()
-    updated = MedicalRequest.objects.filter(
-        pk=request_id, status__in=(Status.RECEIVED, Status.CLASSIFYING)
-    ).update(
+    updated = MedicalRequest.objects.filter(pk=request_id, status__in=AWAITING_CLASSIFICATION).update(
         urgency=urgency,
         predicted_output_tokens=predicted_output_tokens,
         model_urgency=model_urgency,
@@ -80,16 +79,6 @@ def record_classification(request_id, *, urgency, predicted_output_tokens, model
     )
     if updated:
         worker_link.notify_worker({"event": "queued", "request_id": request_id})
-        events.publish_request_changed(request_id)
-    return bool(updated)
-
-
-def mark_classifying(request_id):
-    """Claim a received request for classification; True only for the one caller that claimed it."""
-    updated = MedicalRequest.objects.filter(pk=request_id, status=Status.RECEIVED).update(
-        status=Status.CLASSIFYING
-    )
-    if updated:
         events.publish_request_changed(request_id)
     return bool(updated)
 
@@ -119,7 +108,7 @@ def save_progress(request_id, *, answer, generated_tokens):
 
 def mark_done(request_id, *, answer, generated_tokens):
     """Store the finished answer once: only a request still open can finish."""
-    updated = MedicalRequest.objects.filter(pk=request_id, status__in=(Status.QUEUED, Status.RUNNING)).update(
+    updated = MedicalRequest.objects.filter(pk=request_id, status__in=BEING_GENERATED).update(
         status=Status.DONE, answer=answer, generated_tokens=generated_tokens, finished_at=timezone.now()
     )
     if updated:

@@ -1,25 +1,15 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from triage_site.dispatch.permissions import dispatcher_required
+from triage_site.permissions import dispatcher_required, is_supervisor, supervisor_required
 
-from . import overrides, services
+from . import overrides, submission
 from .forms import BulkRaiseForm, MedicalRequestForm, UrgencyOverrideForm
 from .models import MedicalRequest, UrgencyOverride
-
-
-def supervisor_required(view):
-    def wrapper(request, *args, **kwargs):
-        if not overrides.can_override(request.user):
-            raise PermissionDenied("Only supervisors may change urgencies.")
-        return view(request, *args, **kwargs)
-
-    wrapper.__name__ = view.__name__
-    return wrapper
 
 
 @login_required
@@ -28,7 +18,7 @@ def submit(request):
     if request.method == "POST":
         form = MedicalRequestForm(request.POST)
         if form.is_valid():
-            medical_request = services.submit_request(**form.cleaned_data)
+            medical_request = submission.submit_request(**form.cleaned_data)
             return redirect("intake:detail", pk=medical_request.pk)
     else:
         form = MedicalRequestForm()
@@ -42,7 +32,7 @@ def detail(request, pk):
     return render(request, "intake/detail.html", {
         "medical_request": medical_request,
         "overrides": medical_request.overrides.select_related("changed_by"),
-        "can_override": overrides.can_override(request.user) and medical_request.is_open,
+        "can_override": is_supervisor(request.user) and medical_request.is_open,
         "override_form": UrgencyOverrideForm(initial={"new_urgency": medical_request.urgency}),
     })
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from scheduler.cli_args import parse_seeds
 
-from . import runner
+from . import comparison
 from .selectors import EmptyWindow, recorded_trace
 
 MAX_SEEDS = 20
@@ -31,7 +31,7 @@ def _num(field_cls, label, initial, help_text="", **kwargs):
 class HardwareForm(forms.Form):
     """The fields shared by both kinds of run: hardware, batching, classifier and scheduler options."""
 
-    setting = forms.ChoiceField(label="Hardware setting", choices=[(s, s) for s in runner.SETTING_CHOICES],
+    setting = forms.ChoiceField(label="Hardware setting", choices=[(s, s) for s in comparison.SETTING_CHOICES],
                                 initial="A100_4B", help_text="GPU and model size of the paper's cost models.")
     batch_size = _num(forms.IntegerField, "Batch size", 16, "Most requests running at once.")
     token_budget = _num(forms.IntegerField, "Token budget per step", 2048, "Prefill + decode tokens per step.")
@@ -63,7 +63,7 @@ class HardwareForm(forms.Form):
         return cleaned
 
     def param_values(self):
-        names = [n for n in runner.PARAM_FIELDS if n in self.cleaned_data]
+        names = [n for n in comparison.PARAM_FIELDS if n in self.cleaned_data]
         return {n: self.cleaned_data[n] for n in names}
 
     def check_with_simulator(self, params, policies):
@@ -72,15 +72,15 @@ class HardwareForm(forms.Form):
             return
         try:
             for policy in policies:
-                runner.build_params(params, policy, 0).scheduler_config()
+                comparison.build_params(params, policy, 0).scheduler_config()
         except ValueError as exc:
             self.add_error(None, f"The simulator rejects these parameters: {exc}")
 
 
 class SyntheticRunForm(HardwareForm):
     policies = forms.MultipleChoiceField(
-        label="Policies", choices=[(p, p.upper() if p != "semantic" else "Semantic") for p in runner.POLICY_CHOICES],
-        initial=list(runner.POLICY_CHOICES), widget=forms.CheckboxSelectMultiple,
+        label="Policies", choices=[(p, p.upper() if p != "semantic" else "Semantic") for p in comparison.POLICY_CHOICES],
+        initial=list(comparison.POLICY_CHOICES), widget=forms.CheckboxSelectMultiple,
         help_text="Ratios are computed against FCFS, so keep it selected to see them.",
         error_messages={"required": "Choose at least one policy."})
     user_request_gap = _num(forms.FloatField, "Request gap (s)", 1.0, "Seconds between arrival instants.")
@@ -169,15 +169,15 @@ class ReplayForm(HardwareForm):
                 self.add_error("end", "The window must end after it starts.")
             elif end - start > MAX_WINDOW:
                 self.add_error("end", "The window may be at most 31 days long.")
-        self.check_with_simulator(self.param_values(), runner.POLICY_CHOICES)
+        self.check_with_simulator(self.param_values(), comparison.POLICY_CHOICES)
         if not self.errors:
             try:
                 self.trace, self.trace_notes = recorded_trace(start, end)
             except EmptyWindow as exc:
                 self.add_error(None, str(exc))
             else:
-                if len(self.trace) * len(runner.POLICY_CHOICES) > MAX_SIMULATED_REQUESTS:
+                if len(self.trace) * len(comparison.POLICY_CHOICES) > MAX_SIMULATED_REQUESTS:
                     self.add_error(None, f"The window holds {len(self.trace):,} classified requests; at most "
-                                         f"{MAX_SIMULATED_REQUESTS // len(runner.POLICY_CHOICES):,} can be replayed "
+                                         f"{MAX_SIMULATED_REQUESTS // len(comparison.POLICY_CHOICES):,} can be replayed "
                                          "at once. Choose a shorter window.")
         return cleaned

@@ -11,7 +11,7 @@ import time
 from celery import shared_task
 from django.utils import timezone
 
-from . import runner
+from . import comparison
 from .models import SimulationRun
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def run_simulation_run(run_id):
                 progress=min(1.0, max(0.0, fraction)))
 
     try:
-        result = runner.execute(run.params, run.policies, run.seeds,
+        result = comparison.execute(run.params, run.policies, run.seeds,
                                 trace=run.trace if run.source == SimulationRun.Source.RECORDED else None,
                                 progress=progress)
     except Exception as exc:  # noqa: BLE001 - any failure is shown on the run's page

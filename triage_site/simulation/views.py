@@ -8,9 +8,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from triage_site.dispatch.permissions import dispatcher_required
+from triage_site.permissions import dispatcher_required
 
-from . import runner, tasks
+from . import comparison, tasks
 from .forms import ReplayForm, SyntheticRunForm
 from .models import SimulationRun
 
@@ -25,40 +25,43 @@ def _index(request, form=None, replay_form=None, status=200):
     }, status=status)
 
 
-def _start(request, run):
+def _start_run(request, form_class, form_name, build_run):
+    """GET shows the page; a valid POST stores the run built from the form and queues it."""
+    if request.method != "POST":
+        return _index(request)
+    form = form_class(request.POST)
+    if not form.is_valid():
+        return _index(request, status=400, **{form_name: form})
+    run = build_run(form)
     run.created_by = request.user
     run.save()
     transaction.on_commit(lambda: tasks.enqueue(run))
     return redirect(run)
 
 
+def _synthetic_run(form):
+    return SimulationRun(params=form.param_values(), policies=list(form.cleaned_data["policies"]),
+                         seeds=form.cleaned_data["seeds"], source=SimulationRun.Source.SYNTHETIC)
+
+
+def _recorded_run(form):
+    return SimulationRun(params=form.param_values(), policies=list(comparison.POLICY_CHOICES), seeds=[0],
+                         source=SimulationRun.Source.RECORDED, window_start=form.cleaned_data["start"],
+                         window_end=form.cleaned_data["end"], trace=form.trace, trace_notes=form.trace_notes)
+
+
 @login_required
 @dispatcher_required
 @require_http_methods(["GET", "POST"])
 def index(request):
-    if request.method != "POST":
-        return _index(request)
-    form = SyntheticRunForm(request.POST)
-    if not form.is_valid():
-        return _index(request, form=form, status=400)
-    run = SimulationRun(params=form.param_values(), policies=list(form.cleaned_data["policies"]),
-                        seeds=form.cleaned_data["seeds"], source=SimulationRun.Source.SYNTHETIC)
-    return _start(request, run)
+    return _start_run(request, SyntheticRunForm, "form", _synthetic_run)
 
 
 @login_required
 @dispatcher_required
 @require_http_methods(["GET", "POST"])
 def replay(request):
-    if request.method != "POST":
-        return _index(request)
-    form = ReplayForm(request.POST)
-    if not form.is_valid():
-        return _index(request, replay_form=form, status=400)
-    run = SimulationRun(params=form.param_values(), policies=list(runner.POLICY_CHOICES), seeds=[0],
-                        source=SimulationRun.Source.RECORDED, window_start=form.cleaned_data["start"],
-                        window_end=form.cleaned_data["end"], trace=form.trace, trace_notes=form.trace_notes)
-    return _start(request, run)
+    return _start_run(request, ReplayForm, "replay_form", _recorded_run)
 
 
 def _status(run):
@@ -94,7 +97,7 @@ def _done_run(run_id):
 @require_GET
 def results_csv(request, run_id):
     run = _done_run(run_id)
-    response = HttpResponse(runner.result_csv(run.result), content_type="text/csv; charset=utf-8")
+    response = HttpResponse(comparison.result_csv(run.result), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="simulation-{run.pk}.csv"'
     return response
 

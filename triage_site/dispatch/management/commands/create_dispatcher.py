@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 
-from triage_site.dispatch.permissions import DISPATCHER_GROUP, SUPERVISOR_GROUP
+from triage_site.permissions import DISPATCHER_GROUP, SUPERVISOR_GROUP
 
 
 class Command(BaseCommand):

@@ -1,8 +1,8 @@
 """The Celery task: idempotency, retries with backoff, batching, fallback."""
 import pytest
 
-from triage_site.classification import classifier, tasks
-from triage_site.intake import services
+from triage_site.classification import classifier
+from triage_site.intake import services, submission, tasks
 from triage_site.intake.models import MedicalRequest, Status
 
 pytestmark = pytest.mark.django_db
@@ -49,7 +49,7 @@ def test_task_options():
 def test_transient_error_is_retried_then_succeeds(monkeypatch, notified):
     calls = []
 
-    def flaky(texts):
+    def flaky(texts, findings=None):
         calls.append(list(texts))
         if len(calls) == 1:
             raise ConnectionError("encoder service blip")
@@ -75,7 +75,7 @@ def test_backoff_grows_exponentially_and_is_capped():
 
 
 def test_retries_exhausted_fall_back_to_rules_and_nothing_is_lost(monkeypatch, notified):
-    def always_down(texts):
+    def always_down(texts, findings=None):
         raise TimeoutError("encoder timed out")
 
     monkeypatch.setattr(classifier, "classify_batch", always_down)
@@ -103,7 +103,7 @@ def test_fallback_when_model_cannot_load(model_unavailable, notified):
 def test_requests_waiting_together_are_classified_in_one_batch(monkeypatch, notified):
     batches = []
     monkeypatch.setattr(classifier, "classify_batch",
-                        lambda texts: batches.append(list(texts)) or [fake_result() for _ in texts])
+                        lambda texts, findings=None: batches.append(list(texts)) or [fake_result() for _ in texts])
     leader, second, third = new("a"), new("b"), new("c")
     already = new("d")
     MedicalRequest.objects.filter(pk=already.pk).update(status=Status.QUEUED)
@@ -122,7 +122,7 @@ def test_batch_size_is_capped(settings, monkeypatch, notified):
     settings.TRIAGE_CLASSIFIER_BATCH_MAX = 2
     batches = []
     monkeypatch.setattr(classifier, "classify_batch",
-                        lambda texts: batches.append(len(texts)) or [fake_result() for _ in texts])
+                        lambda texts, findings=None: batches.append(len(texts)) or [fake_result() for _ in texts])
     first, *rest = [new(str(i)) for i in range(4)]
     tasks.classify_request.apply(args=[first.pk])
     assert batches == [2]
@@ -131,26 +131,26 @@ def test_batch_size_is_capped(settings, monkeypatch, notified):
 
 def test_a_request_is_claimed_only_once():
     medical_request = new()
-    assert tasks.claim(medical_request.pk) is True
-    assert tasks.claim(medical_request.pk) is False
-    assert tasks.claim_peers(exclude_id=0, limit=5) == []
+    assert services.claim_for_classification(medical_request.pk) is True
+    assert services.claim_for_classification(medical_request.pk) is False
+    assert services.claim_peers(exclude_id=0, limit=5) == []
 
 
 def test_a_backlog_is_claimed_red_flags_first_then_oldest_first():
     """Submitted through intake, so that the safety rules have run on each request as it arrived."""
-    older_sprain = services.submit_request(text="sprained ankle playing football, can walk on it")
-    older_rash = services.submit_request(text="mild rash on the arm since yesterday")
-    chest_pain = services.submit_request(text="crushing chest pain spreading to the left arm, sweating")
-    arrest = services.submit_request(text="my husband collapsed and is not breathing")
+    older_sprain = submission.submit_request(text="sprained ankle playing football, can walk on it")
+    older_rash = submission.submit_request(text="mild rash on the arm since yesterday")
+    chest_pain = submission.submit_request(text="crushing chest pain spreading to the left arm, sweating")
+    arrest = submission.submit_request(text="my husband collapsed and is not breathing")
     assert (arrest.rule_urgency, older_sprain.rule_urgency) == (0, None)
     assert 0 < chest_pain.rule_urgency <= 1
     leader = new("leader of the batch")
-    assert tasks.claim_peers(exclude_id=leader.pk, limit=3) == [arrest.pk, chest_pain.pk, older_sprain.pk]
-    assert tasks.claim_peers(exclude_id=leader.pk, limit=3) == [older_rash.pk]
+    assert services.claim_peers(exclude_id=leader.pk, limit=3) == [arrest.pk, chest_pain.pk, older_sprain.pk]
+    assert services.claim_peers(exclude_id=leader.pk, limit=3) == [older_rash.pk]
 
 
 def test_request_left_classifying_by_a_dead_worker_is_still_classified(monkeypatch, notified):
-    monkeypatch.setattr(classifier, "classify_batch", lambda texts: [fake_result(4) for _ in texts])
+    monkeypatch.setattr(classifier, "classify_batch", lambda texts, findings=None: [fake_result(4) for _ in texts])
     medical_request = new()
     MedicalRequest.objects.filter(pk=medical_request.pk).update(status=Status.CLASSIFYING)
     assert tasks.classify_request.apply(args=[medical_request.pk]).get() == "classified"
@@ -159,7 +159,7 @@ def test_request_left_classifying_by_a_dead_worker_is_still_classified(monkeypat
 
 
 def test_classifier_bug_does_not_lose_the_request(monkeypatch, notified):
-    def broken(texts):
+    def broken(texts, findings=None):
         raise ValueError("shape mismatch")
 
     monkeypatch.setattr(classifier, "classify_batch", broken)

@@ -1,4 +1,5 @@
-"""Runs a SimulationRun's policies x seeds with scheduler.simulator and reduces them to a compact result.
+"""Compares policies for a SimulationRun: each policy on each seed (or on the recorded trace) with
+scheduler.simulator, reduced to the compact result its page shows.
 
 Pure functions over plain data (no ORM) apart from the progress callback, so the Celery task stays small.
 Per policy the result holds: per-class latency summaries over the requests of all seeds pooled
@@ -14,10 +15,9 @@ import re
 import tempfile
 from dataclasses import fields
 
-from scheduler.compare import CLASSES
 from scheduler.config import POLICIES
 from scheduler.costmodel import SETTINGS
-from scheduler.metrics import LATENCY_METRICS, per_class_summary
+from scheduler.metrics import CLASSES, LATENCY_METRICS, downsample, per_class_summary
 from scheduler.simulator import SimulationParams, run_simulation
 
 TIMELINE_POINTS = 400
@@ -103,16 +103,6 @@ def reduce_policy(results) -> dict:
         "timeline": downsample(first.timeline, TIMELINE_POINTS),
         "sample": sample_requests(first.requests, GANTT_SAMPLE),
     }
-
-
-def downsample(timeline, limit):
-    if len(timeline) <= limit:
-        return [list(point) for point in timeline]
-    stride = -(-len(timeline) // limit)
-    sampled = timeline[::stride]
-    if sampled[-1] is not timeline[-1]:
-        sampled.append(timeline[-1])
-    return [list(point) for point in sampled]
 
 
 def sample_requests(records, limit):

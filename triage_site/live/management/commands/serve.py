@@ -1,6 +1,4 @@
 """Embedded mode in one process: the daphne web server plus the inference worker as a thread."""
-import threading
-
 from django.core.management.base import BaseCommand
 
 
@@ -13,24 +11,8 @@ class Command(BaseCommand):
         parser.add_argument("--no-worker", action="store_true", help="Run the web server only.")
 
     def handle(self, *args, host, port, no_worker, **options):
-        from daphne.endpoints import build_endpoint_description_strings
-        from daphne.server import Server, twisted_loop
-
+        from inference_worker.embedded import serve
         from triage_site.asgi import application
-        from triage_site.dispatch import events
 
-        stop_event = threading.Event()
-        if not no_worker:
-            from inference_worker.runner import start_in_thread
-
-            events.bind_server_loop(twisted_loop)
-            start_in_thread(stop_event)
         self.stdout.write(f"Triage on http://{host}:{port}/  (dispatcher board: /dispatch/)")
-        try:
-            Server(
-                application=application,
-                endpoints=build_endpoint_description_strings(host=host, port=port),
-                signal_handlers=True,
-            ).run()
-        finally:
-            stop_event.set()
+        serve(application, host=host, port=port, with_worker=not no_worker)

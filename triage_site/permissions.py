@@ -1,0 +1,40 @@
+"""Who may do what, for every app: dispatchers see and submit requests, supervisors also change urgencies.
+
+Staff and superusers count as both. Each check has a view decorator that refuses with a clear message."""
+from functools import wraps
+
+from django.core.exceptions import PermissionDenied
+
+DISPATCHER_GROUP = "dispatcher"
+SUPERVISOR_GROUP = "supervisor"
+
+
+def _in_groups(user, names):
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return user.is_staff or user.is_superuser or user.groups.filter(name__in=names).exists()
+
+
+def is_dispatcher(user):
+    return _in_groups(user, (DISPATCHER_GROUP, SUPERVISOR_GROUP))
+
+
+def is_supervisor(user):
+    return _in_groups(user, (SUPERVISOR_GROUP,))
+
+
+def _required(check, message):
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if not check(request.user):
+                raise PermissionDenied(message)
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+dispatcher_required = _required(is_dispatcher, "Only dispatchers may see requests.")
+supervisor_required = _required(is_supervisor, "Only supervisors may change urgencies.")

@@ -52,3 +52,19 @@ def test_real_model_on_a_small_file(loaded_model, write_jsonl):
 def test_bad_label_is_refused(write_jsonl):
     with pytest.raises(CommandError):
         run(write_jsonl([{"text": "x", "label": 7}]))
+
+
+def test_figures_per_style_and_level_and_every_missed_life_threat_are_listed(monkeypatch, write_jsonl):
+    answers = {"collapsed, grey": 2, "crushing chest": 1, "sore throat": 4, "sprain": 2}
+    monkeypatch.setattr(classifier, "classify", lambda text: classifier.Classification(
+        urgency=answers[text], predicted_output_tokens=100, model_urgency=answers[text]))
+    path = write_jsonl([{"text": "collapsed, grey", "label": 0, "style": "understated"},
+                        {"text": "crushing chest", "label": 1, "style": "shorthand"},
+                        {"text": "sore throat", "label": 4, "style": "shorthand"},
+                        {"text": "sprain", "label": 3, "style": "understated"}])
+    output = run(path)
+    assert re.search(r"^understated\s+2\s+0\.0%\s+50\.0%\s+50\.0%\s+50\.0%$", output, re.M)
+    assert re.search(r"^shorthand\s+2\s+100\.0%\s+100\.0%\s+0\.0%\s+0\.0%$", output, re.M)
+    assert re.search(r"^0\s+1\s+0\.0%\s+0\.0%\s+100\.0%\s+0\.0%$", output, re.M)  # level 0, under by two
+    assert "level 0-1 requests triaged less urgent: 1" in output
+    assert "true 0 -> 2 [understated]: collapsed, grey" in output

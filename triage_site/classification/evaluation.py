@@ -29,6 +29,12 @@ def evaluate(rows, classify_one=None):
         names.add(result.classifier_name)
     labels = [int(row["label"]) for row in rows]
     report = triage_figures(labels, predicted)
+    report["by_level"] = _grouped(labels, predicted, labels)
+    styles = [row.get("style") for row in rows]
+    if any(styles):
+        report["by_style"] = _grouped(labels, predicted, [style or "(none)" for style in styles])
+    report["missed_0_1"] = [{"text": row["text"], "label": label, "predicted": level, "style": row.get("style")}
+                            for row, label, level in zip(rows, labels, predicted) if label <= 1 and level > label]
     report["classifier"] = ", ".join(sorted(names))
     latencies.sort()
     report["latency_ms"] = {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95),
@@ -67,6 +73,31 @@ def triage_figures(labels, predicted):
     }
 
 
+def _grouped(labels, predicted, groups):
+    """Exact, within-one, under- and over-triage per group (a level, a style), in sorted group order."""
+    members = {}
+    for i, group in enumerate(groups):
+        members.setdefault(group, []).append(i)
+    out = {}
+    for group in sorted(members, key=str):
+        true = np.asarray([labels[i] for i in members[group]])
+        pred = np.asarray([predicted[i] for i in members[group]])
+        n = len(true)
+        out[str(group)] = {"n": n, "accuracy": _ratio(np.sum(true == pred), n),
+                           "within_one": _ratio(np.sum(np.abs(true - pred) <= 1), n),
+                           "under_triage": _ratio(np.sum(pred > true), n),
+                           "over_triage": _ratio(np.sum(pred < true), n)}
+    return out
+
+
+def _group_table(title, groups):
+    lines = [f"{title:<16} {'n':>4} {'exact':>7} {'within1':>8} {'under':>7} {'over':>7}"]
+    for name, figures in groups.items():
+        lines.append(f"{name:<16} {figures['n']:>4} {_fmt(figures['accuracy']):>7} {_fmt(figures['within_one']):>8} "
+                     f"{_fmt(figures['under_triage']):>7} {_fmt(figures['over_triage']):>7}")
+    return lines
+
+
 def format_report(report):
     lines = [f"requests: {report['n']}   classifier: {report.get('classifier', '')}",
              f"accuracy:             {_fmt(report['accuracy'])}",
@@ -92,6 +123,15 @@ def format_report(report):
         figures = report["length"]
         lines.append(f"answer length: Kendall tau {figures['kendall_tau']:.3f}   MAE {figures['mae_tokens']:.0f} tokens"
                      f"   bucket accuracy {_fmt(figures['bucket_accuracy'])}")
+    if report.get("by_level"):
+        lines += _group_table("by true level", report["by_level"])
+    if report.get("by_style"):
+        lines += _group_table("by style", report["by_style"])
+    missed = report.get("missed_0_1", [])
+    lines.append(f"level 0-1 requests triaged less urgent: {len(missed)}")
+    for miss in missed:
+        style = f" [{miss['style']}]" if miss.get("style") else ""
+        lines.append(f"  true {miss['label']} -> {miss['predicted']}{style}: {miss['text']}")
     return "\n".join(lines)
 
 

@@ -30,11 +30,17 @@ ARTIFACT_PATH = ARTIFACT_DIR / "urgency_head.joblib"
 META_PATH = ARTIFACT_DIR / "urgency_head.json"
 TRAIN_PATH = DATA_DIR / "train.jsonl"
 HELDOUT_PATH = DATA_DIR / "heldout.jsonl"
+# Written by a separate writer who never saw the training data; frozen, for evaluation only (PROVENANCE.md).
+INDEPENDENT_PATH = DATA_DIR / "independent" / "requests.jsonl"
 HEAD_SCHEMA = "1"
 
 
 class HeadUnavailable(RuntimeError):
     """The head artefact is missing, unreadable or was trained for another encoder."""
+
+
+class EvaluationLeak(ValueError):
+    """Training data holds a text of the independent evaluation set, which would flatter every figure."""
 
 
 def read_jsonl(path):
@@ -49,6 +55,21 @@ def read_jsonl(path):
                 raise ValueError(f"{path}:{number}: no 'text'")
             rows.append(row)
     return rows
+
+
+def _comparable(text):
+    return " ".join(text.lower().split())
+
+
+def refuse_evaluation_texts(texts, evaluation_path=INDEPENDENT_PATH):
+    """Raise EvaluationLeak if any of `texts` is (up to case and spacing) a text of the independent set."""
+    if not Path(evaluation_path).exists():
+        return
+    frozen = {_comparable(row["text"]) for row in read_jsonl(evaluation_path)}
+    leaked = [text for text in texts if _comparable(text) in frozen]
+    if leaked:
+        raise EvaluationLeak(f"{len(leaked)} training text(s) belong to the independent evaluation set "
+                             f"{evaluation_path}, which is never trained on; first: {leaked[0][:80]!r}")
 
 
 def file_sha256(path):
@@ -125,6 +146,7 @@ def train(train_path=TRAIN_PATH, encoder_name=None, under_cost=2.0, c=16.0):
     encoder_name = encoder_name or encoder.configured_name()
     rows = read_jsonl(train_path)
     texts = [row["text"] for row in rows]
+    refuse_evaluation_texts(texts)
     labels = np.array([int(row["label"]) for row in rows])
     buckets = np.array([int(row.get("length_bucket", length.default_bucket(int(row["label"])))) for row in rows])
     embeddings = encoder.encode(texts, encoder_name)

@@ -1,7 +1,7 @@
 """Train the urgency / answer-length head on the project's data set and save the artefact."""
 from pathlib import Path
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from triage_site.classification import head
 
@@ -18,8 +18,11 @@ class Command(BaseCommand):
         parser.add_argument("--C", type=float, default=16.0, help="inverse regularisation strength")
 
     def handle(self, *args, **options):
-        trained = head.train(options["data"], encoder_name=options["encoder"], under_cost=options["under_cost"],
-                             c=options["C"])
+        try:
+            trained = head.train(options["data"], encoder_name=options["encoder"],
+                                 under_cost=options["under_cost"], c=options["C"])
+        except head.EvaluationLeak as exc:
+            raise CommandError(str(exc)) from exc
         out = Path(options["out"])
         head.save(trained, out, out.with_suffix(".json"))
         self.stdout.write(f"trained head {trained.version} on {trained.meta['train_rows']} rows "

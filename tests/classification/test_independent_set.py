@@ -1,0 +1,36 @@
+"""The independent evaluation set is frozen: it exists, keeps its shape, and never reaches training."""
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from scheduler.urgency import LEVELS
+from triage_site.classification import head
+
+
+@pytest.fixture(scope="module")
+def independent():
+    return head.read_jsonl(head.INDEPENDENT_PATH)
+
+
+def test_the_set_has_at_least_300_requests_and_60_per_level(independent):
+    assert len(independent) >= 300
+    for level in LEVELS:
+        assert sum(row["label"] == level for row in independent) >= 60
+
+
+def test_no_text_of_the_set_is_in_the_training_or_held_out_data(independent):
+    with pytest.raises(head.EvaluationLeak):
+        head.refuse_evaluation_texts([independent[0]["text"]])  # the check itself can fire
+    for path in (head.TRAIN_PATH, head.HELDOUT_PATH):
+        head.refuse_evaluation_texts([row["text"] for row in head.read_jsonl(path)])
+
+
+def test_training_refuses_data_that_holds_a_text_of_the_set(independent, tmp_path):
+    leaked = f"  {independent[5]['text'].upper()}  "  # case and spacing do not hide it
+    data = tmp_path / "train.jsonl"
+    data.write_text(json.dumps({"text": "sore throat for two days", "label": 4}) + "\n"
+                    + json.dumps({"text": leaked, "label": independent[5]["label"]}) + "\n", encoding="utf-8")
+    with pytest.raises(CommandError, match="independent evaluation set"):
+        call_command("train_classifier", data=str(data), out=str(tmp_path / "head.joblib"))
+    assert not (tmp_path / "head.joblib").exists()

@@ -4,8 +4,10 @@ import socket
 from dataclasses import dataclass
 from datetime import datetime
 
+from scheduler.urgency import LEAST_URGENT
+
 # What the worker assumes when a queued request lacks a classification detail (it never should).
-UNCLASSIFIED_URGENCY = 4
+UNCLASSIFIED_URGENCY = LEAST_URGENT
 UNPREDICTED_OUTPUT_TOKENS = 200
 
 

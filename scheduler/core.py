@@ -197,8 +197,7 @@ class Scheduler:
 
     def _free_blocks(self) -> int:
         """Unreserved device blocks less one block of headroom per running request for decode growth."""
-        blocks = self._blocks
-        return blocks.device_capacity - blocks.device_used - len(self._running)
+        return self._blocks.device_unreserved() - len(self._running)
 
     def _extra_blocks_to_admit(self, req: SchedRequest) -> int:
         return self._blocks.admission_blocks(req) - req.device_blocks
@@ -354,7 +353,7 @@ class Scheduler:
                         growing.append((req, need))
                 else:
                     prefilling.append(req)
-            if blocks.device_used + extra <= blocks.device_capacity:
+            if extra <= blocks.device_unreserved():
                 break
             if self._evict_kept(plan):
                 continue

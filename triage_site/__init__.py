@@ -1,4 +1,4 @@
-"""The Django project: intake, dispatch, classification and simulation apps."""
+"""The Django project: intake, classification, dispatch, live and simulation apps."""
 from .celery import app as celery_app
 
 __all__ = ("celery_app",)

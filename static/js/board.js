@@ -110,7 +110,8 @@
     linkCell(tr, r.id);
     requestCell(tr, r);
     cell(tr, r.urgency_label || "unclassified", r.urgency === null ? "unclassified" : `u${r.urgency}`);
-    cell(tr, statusText(r), `status status-${r.status}`);
+    const status = cell(tr, r.status_label, `status status-${r.status}`);
+    if (r.needs_review) status.append(" ", reviewBadge(r));
     cell(tr, r.queue_position, "position");
     const age = cell(tr, formatDuration(now() - r.created_ts), "age");
     age.dataset.created = r.created_ts;

@@ -83,6 +83,15 @@ function statusText(request) {
   return `${request.status_label}${request.needs_review ? " (needs review)" : ""}`;
 }
 
+// An open request the classifier was unsure of: a text badge (not colour alone) to the confirm-urgency prompt.
+function reviewBadge(request) {
+  const a = document.createElement("a");
+  a.className = "badge review-badge";
+  a.href = `/requests/${encodeURIComponent(request.id)}/#confirm-urgency`;
+  a.textContent = "Confirm urgency";
+  return a;
+}
+
 function formatDuration(seconds) {
   if (seconds === null || seconds === undefined || Number.isNaN(seconds)) return "—";
   const s = Math.max(0, Math.floor(seconds));

@@ -52,6 +52,16 @@ def test_board_page_lists_open_requests(dispatcher_client):
     assert "<b>bold</b>" not in page
 
 
+def test_board_page_marks_requests_awaiting_confirmation_with_a_text_badge(dispatcher_client):
+    flagged = MedicalRequest.objects.create(text="unsure", status=Status.QUEUED, urgency=2, needs_review=True)
+    MedicalRequest.objects.create(text="sure", status=Status.QUEUED, urgency=2)
+    page = dispatcher_client.get(reverse("dispatch:board")).content.decode()
+    badge = f'<a class="badge review-badge" href="{reverse("intake:detail", args=[flagged.pk])}#confirm-urgency">' \
+            "Confirm urgency</a>"
+    assert page.count(badge) == 1 and page.count("review-badge") == 1
+    assert "(needs review)" not in page
+
+
 async def test_board_streams_status_changes_in_scheduler_order(dispatcher):
     first = await create(text="refill", status=Status.QUEUED, urgency=4)
     second = await create(text="arrest", status=Status.QUEUED, urgency=0)

@@ -138,3 +138,84 @@ def test_override_reaches_a_running_worker_within_a_second(supervisor):
     finally:
         stop.set()
         worker.join(10)
+
+
+# --- confirm urgency: requests the classifier was unsure of ----------------------------------------
+
+UNSURE = {"reasoning": "Top level 3 at 41%; a dispatcher should confirm.",
+          "decision_points": [{"point": "B", "level": 1, "reason": "breathing difficulty",
+                               "evidence": "<short of breath>"}]}
+
+
+def unsure(**fields):
+    return queued(needs_review=True, classifier_detail=UNSURE, **fields)
+
+
+def test_confirm_keeps_the_level_in_the_audit_and_clears_review(supervisor):
+    medical_request = unsure()
+    overrides.confirm_urgency(medical_request.pk, user=supervisor)
+    medical_request.refresh_from_db()
+    assert (medical_request.urgency, medical_request.needs_review) == (3, False)
+    entry = UrgencyOverride.objects.get()
+    assert (entry.old_urgency, entry.new_urgency, entry.changed_by, entry.reason) == (
+        3, 3, supervisor, overrides.CONFIRM_REASON)
+    with pytest.raises(ValidationError):  # a second click records nothing more
+        overrides.confirm_urgency(medical_request.pk, user=supervisor)
+    assert UrgencyOverride.objects.count() == 1
+
+
+def test_change_from_the_prompt_is_audited_and_clears_review(client, supervisor):
+    client.force_login(supervisor)
+    medical_request = unsure()
+    client.post(reverse("intake:override", args=[medical_request.pk]), {"new_urgency": 1, "reason": "wheeze"})
+    medical_request.refresh_from_db()
+    assert (medical_request.urgency, medical_request.needs_review) == (1, False)
+    entry = UrgencyOverride.objects.get()
+    assert (entry.old_urgency, entry.new_urgency, entry.reason) == (3, 1, "wheeze")
+
+
+def test_confirm_through_the_page(client, supervisor):
+    client.force_login(supervisor)
+    medical_request = unsure()
+    page = client.post(reverse("intake:confirm_urgency", args=[medical_request.pk]), follow=True).content.decode()
+    assert f"Urgency 3 of request {medical_request.pk} confirmed." in page
+    assert 'id="confirm-urgency"' not in page
+    assert "3 → 3" in page and overrides.CONFIRM_REASON in page
+
+
+def test_only_supervisors_may_confirm(client, dispatcher, dispatcher_client):
+    medical_request = unsure()
+    with pytest.raises(PermissionDenied):
+        overrides.confirm_urgency(medical_request.pk, user=dispatcher)
+    assert dispatcher_client.post(reverse("intake:confirm_urgency", args=[medical_request.pk])).status_code == 403
+    dispatcher_client.logout()
+    assert client.post(reverse("intake:confirm_urgency", args=[medical_request.pk])).status_code == 302
+    medical_request.refresh_from_db()
+    assert medical_request.needs_review and not UrgencyOverride.objects.exists()
+
+
+def test_bulk_raise_leaves_the_review_to_a_person(supervisor):
+    medical_request = unsure(text="injured at the stadium", urgency=4)
+    overrides.bulk_raise(overrides.open_requests_mentioning("stadium"), new_urgency=1, reason="incident",
+                         user=supervisor, label="stadium")
+    medical_request.refresh_from_db()
+    assert (medical_request.urgency, medical_request.needs_review) == (1, True)
+
+
+def test_request_page_prompts_only_when_review_is_needed(client, supervisor, dispatcher):
+    flagged, sure = unsure(), queued()
+    client.force_login(supervisor)
+    page = client.get(reverse("intake:detail", args=[flagged.pk])).content.decode()
+    assert 'id="confirm-urgency"' in page and 'role="alert"' in page and "Confirm urgency" in page
+    assert "The classifier was unsure" in page and "a dispatcher should confirm." in page
+    assert "Decision point B: breathing difficulty — “&lt;short of breath&gt;”" in page
+    assert 'action="%s"' % reverse("intake:confirm_urgency", args=[flagged.pk]) in page
+    assert "Confirm level 3" in page
+    assert page.count('action="%s"' % reverse("intake:override", args=[flagged.pk])) == 1
+    page = client.get(reverse("intake:detail", args=[sure.pk])).content.decode()
+    assert 'id="confirm-urgency"' not in page and "Confirm level" not in page
+    client.force_login(dispatcher)
+    page = client.get(reverse("intake:detail", args=[flagged.pk])).content.decode()
+    assert "The classifier was unsure" in page and "A supervisor must confirm" in page
+    assert "Confirm level" not in page and reverse("intake:confirm_urgency", args=[flagged.pk]) not in page
+    assert 'class="override-form"' not in page

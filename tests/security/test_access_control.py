@@ -18,7 +18,9 @@ from .conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
 PUBLIC = {"login", "logout"}  # sign-in and sign-out are for everyone
-SUPERVISOR_ONLY = {"intake:override", "intake:overrides", "intake:overrides_export", "intake:bulk_raise"}
+SUPERVISOR_ONLY = {"intake:override", "intake:confirm_urgency", "intake:overrides", "intake:overrides_export",
+                   "intake:bulk_raise"}
+POST_ONLY = {"intake:override", "intake:confirm_urgency"}  # a GET is refused with 405 before anything else
 SAMPLE_KWARGS = {"pk": None, "run_id": None}  # filled with real objects' ids by `sample_objects`
 
 
@@ -85,7 +87,7 @@ def test_signed_in_users_outside_the_dispatcher_group_are_forbidden_everywhere(c
         if name in PUBLIC:
             continue
         status = getattr(client, method)(url).status_code
-        assert status in (403, 405) if name == "intake:override" else status == 403, (name, method, status)
+        assert status in (403, 405) if name in POST_ONLY else status == 403, (name, method, status)
     assert state() == before
 
 
@@ -101,7 +103,7 @@ def test_dispatchers_are_refused_supervisor_pages(dispatcher_client, sample_obje
         if name in SUPERVISOR_ONLY:
             data = {"new_urgency": "0", "reason": "r", "phrase": "fell", "confirm": "on"}
             assert dispatcher_client.post(url, data).status_code == 403, name
-            if name != "intake:override":
+            if name not in POST_ONLY:
                 assert dispatcher_client.get(url).status_code == 403, name
         elif name not in PUBLIC:
             assert dispatcher_client.get(url).status_code == 200, name
@@ -109,7 +111,7 @@ def test_dispatchers_are_refused_supervisor_pages(dispatcher_client, sample_obje
 
 
 def test_supervisors_reach_supervisor_pages(supervisor_client, sample_objects):
-    for name in SUPERVISOR_ONLY - {"intake:override"}:
+    for name in SUPERVISOR_ONLY - POST_ONLY:
         assert supervisor_client.get(reverse(name)).status_code == 200, name
 
 
@@ -119,7 +121,7 @@ def test_inactive_dispatcher_is_refused(client, dispatcher, sample_objects):
     dispatcher.save()
     for name, url in all_urls(sample_objects):
         if name not in PUBLIC:
-            response = client.post(url) if name == "intake:override" else client.get(url)
+            response = client.post(url) if name in POST_ONLY else client.get(url)
             assert response.status_code in (302, 403), name
 
 

@@ -10,6 +10,8 @@ from triage_site.permissions import is_supervisor
 
 from .models import OPEN_STATUSES, MedicalRequest, UrgencyOverride
 
+CONFIRM_REASON = "confirmed classifier urgency"
+
 
 def _require(user):
     if not is_supervisor(user):
@@ -23,21 +25,38 @@ def _clean_reason(reason):
     return reason
 
 
-def _apply(medical_request, new_urgency, reason, user, bulk_label=""):
+def _apply(medical_request, new_urgency, reason, user, bulk_label="", reviewed=True):
+    """Write the audit entry and the new level. A person who looked at this request (`reviewed`) also
+    settles the classifier's doubt; a bulk action by phrase does not, so its rows keep their review flag."""
     override = UrgencyOverride.objects.create(
         request=medical_request, changed_by=user, old_urgency=medical_request.urgency, new_urgency=new_urgency,
         reason=reason, model_urgency=medical_request.model_urgency, rule_urgency=medical_request.rule_urgency,
         rule_reason=medical_request.rule_reason, bulk_label=bulk_label,
     )
-    MedicalRequest.objects.filter(pk=medical_request.pk).update(urgency=new_urgency)
+    changes = {"urgency": new_urgency}
+    if reviewed:
+        changes["needs_review"] = False
+    MedicalRequest.objects.filter(pk=medical_request.pk).update(**changes)
     request_id = medical_request.pk
+    changed = new_urgency != medical_request.urgency
 
     def announce():
-        worker_link.notify_worker({"event": "urgency_changed", "request_id": request_id})
+        if changed:
+            worker_link.notify_worker({"event": "urgency_changed", "request_id": request_id})
         events.publish_request_changed(request_id)
 
     transaction.on_commit(announce)
     return override
+
+
+def _open_for_update(request_id):
+    medical_request = MedicalRequest.objects.select_for_update().get(pk=request_id)
+    if medical_request.status not in OPEN_STATUSES:
+        raise ValidationError(
+            f"Request {request_id} is already {medical_request.get_status_display().lower()}; "
+            "only open requests can be re-prioritised."
+        )
+    return medical_request
 
 
 def override_urgency(request_id, *, new_urgency, reason, user):
@@ -48,15 +67,21 @@ def override_urgency(request_id, *, new_urgency, reason, user):
         raise ValidationError(f"Urgency must be a level from {urgency.MOST_URGENT} (immediate) to "
                               f"{urgency.LEAST_URGENT} (non-urgent).")
     with transaction.atomic():
-        medical_request = MedicalRequest.objects.select_for_update().get(pk=request_id)
-        if medical_request.status not in OPEN_STATUSES:
-            raise ValidationError(
-                f"Request {request_id} is already {medical_request.get_status_display().lower()}; "
-                "only open requests can be re-prioritised."
-            )
+        medical_request = _open_for_update(request_id)
         if medical_request.urgency == new_urgency:
             raise ValidationError(f"Request {request_id} already has urgency {new_urgency}.")
         return _apply(medical_request, new_urgency, reason, user)
+
+
+def confirm_urgency(request_id, *, user):
+    """Keep the level of a request the classifier was unsure of. Recorded like any override (old level ==
+    new level), so the audit log and the exported labels show that a person checked it."""
+    _require(user)
+    with transaction.atomic():
+        medical_request = _open_for_update(request_id)
+        if not medical_request.needs_review or medical_request.urgency is None:
+            raise ValidationError(f"Request {request_id} has no classifier urgency awaiting confirmation.")
+        return _apply(medical_request, medical_request.urgency, CONFIRM_REASON, user)
 
 
 def open_requests_mentioning(phrase):
@@ -79,7 +104,7 @@ def bulk_raise(requests, *, new_urgency, reason, user, label):
         for medical_request in requests.select_for_update().filter(status__in=OPEN_STATUSES).order_by("pk"):
             if medical_request.urgency is not None and medical_request.urgency <= new_urgency:
                 continue
-            made.append(_apply(medical_request, new_urgency, reason, user, bulk_label=label[:200]))
+            made.append(_apply(medical_request, new_urgency, reason, user, bulk_label=label[:200], reviewed=False))
     return made
 
 

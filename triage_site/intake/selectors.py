@@ -1,4 +1,4 @@
-"""Reads of medical requests for the classification task and the inference worker (services write)."""
+"""Reads of medical requests for the pages, the classification task and the inference worker (services write)."""
 from .models import AWAITING_CLASSIFICATION, BEING_GENERATED, MedicalRequest, Status
 
 
@@ -28,3 +28,23 @@ def open_urgencies(request_ids):
     """Current urgency of each request among `request_ids` still queued or running (closed ones are absent)."""
     return dict(MedicalRequest.objects.filter(pk__in=list(request_ids), status__in=BEING_GENERATED)
                 .values_list("pk", "urgency"))
+
+
+def urgency_prompt(medical_request):
+    """What the "confirm urgency" prompt shows, or None when no open request awaits a person's check.
+
+    The classifier stores its detail as free JSON; only well-formed decision points are shown."""
+    if not (medical_request.needs_review and medical_request.is_open and medical_request.urgency is not None):
+        return None
+    detail = medical_request.classifier_detail if isinstance(medical_request.classifier_detail, dict) else {}
+    raw = detail.get("decision_points")
+    points = [
+        {key: str(point.get(key) or "") for key in ("point", "level", "reason", "evidence")}
+        for point in (raw if isinstance(raw, list) else []) if isinstance(point, dict)
+    ]
+    return {
+        "level": medical_request.urgency,
+        "label": medical_request.get_urgency_display(),
+        "reasoning": str(detail.get("reasoning") or ""),
+        "decision_points": points,
+    }

@@ -7,7 +7,7 @@ from django.views.decorators.http import require_POST
 
 from triage_site.permissions import dispatcher_required, is_supervisor, supervisor_required
 
-from . import overrides, submission
+from . import overrides, selectors, submission
 from .forms import BulkRaiseForm, MedicalRequestForm, UrgencyOverrideForm
 from .models import MedicalRequest, UrgencyOverride
 
@@ -34,6 +34,7 @@ def detail(request, pk):
         "overrides": medical_request.overrides.select_related("changed_by"),
         "can_override": is_supervisor(request.user) and medical_request.is_open,
         "override_form": UrgencyOverrideForm(initial={"new_urgency": medical_request.urgency}),
+        "urgency_prompt": selectors.urgency_prompt(medical_request),
     })
 
 
@@ -47,16 +48,30 @@ def override(request, pk):
             for error in errors:
                 messages.error(request, error)
         return redirect("intake:detail", pk=pk)
+    return _change_urgency(request, pk, lambda: overrides.override_urgency(
+        pk, new_urgency=form.cleaned_data["new_urgency"], reason=form.cleaned_data["reason"], user=request.user),
+        lambda override: f"Urgency of request {pk} changed; the scheduler applies it at its next step.")
+
+
+@require_POST
+@login_required
+@supervisor_required
+def confirm_urgency(request, pk):
+    return _change_urgency(request, pk, lambda: overrides.confirm_urgency(pk, user=request.user),
+                           lambda override: f"Urgency {override.new_urgency} of request {pk} confirmed.")
+
+
+def _change_urgency(request, pk, change, success_message):
+    """Run one audited urgency change and report its outcome on the request's page."""
     try:
-        overrides.override_urgency(pk, new_urgency=form.cleaned_data["new_urgency"],
-                                   reason=form.cleaned_data["reason"], user=request.user)
+        override = change()
     except MedicalRequest.DoesNotExist:
         messages.error(request, f"There is no request {pk}.")
         return redirect("intake:overrides")
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
-        messages.success(request, f"Urgency of request {pk} changed; the scheduler applies it at its next step.")
+        messages.success(request, success_message(override))
     return redirect("intake:detail", pk=pk)
 
 

@@ -55,3 +55,36 @@ def test_head_for_another_encoder_is_refused(settings, model_unavailable):
 def classifier_head_path():
     from triage_site.classification import head
     return head.ARTIFACT_PATH
+
+
+def test_reasoning_names_the_decision_point_and_quotes_the_evidence(loaded_model):
+    result = classifier.classify("my mum is 81, her oximeter says 76 and she cannot get a word out")
+    assert result.urgency == 0
+    points = {support["point"] for support in result.detail["decision_points"]}
+    assert "D" in points
+    assert "Decision point D (danger-zone vital sign)" in result.detail["reasoning"]
+    assert "\u201c" in result.detail["reasoning"] and "Decision point C" in result.detail["reasoning"]
+
+
+def test_fallback_still_reads_numbers_and_rules(model_unavailable):
+    result = classifier.classify("sats 79% on air, RR 38")
+    assert result.urgency == 0 and result.needs_review
+    assert any(support["point"] == "D" for support in result.detail["decision_points"])
+
+
+class _Head:
+    under_cost, encoder_name, version = 2.0, "test", "t"
+
+
+@pytest.mark.parametrize("probs, model_level, expected, review", [
+    ([0.05, 0.3, 0.5, 0.15, 0.0], 2, 1, True),    # 35% on levels 0-1: take the likelier, ask a person
+    ([0.25, 0.1, 0.2, 0.45, 0.0], 3, 0, True),
+    ([0.0, 0.05, 0.9, 0.05, 0.0], 2, 2, False),   # clear: keep
+])
+def test_a_material_chance_of_a_life_threat_is_taken_and_flagged(probs, model_level, expected, review):
+    from triage_site.classification import rules
+
+    result = classifier._combine(rules.RuleResult(), [], probs, model_level, 100.0, _Head(), 1.0, (0.45, 0.3))
+    assert result.urgency == expected and result.needs_review is review
+    if review:
+        assert "a dispatcher should confirm" in result.detail["reasoning"]

@@ -68,3 +68,37 @@ def test_figures_per_style_and_level_and_every_missed_life_threat_are_listed(mon
     assert re.search(r"^0\s+1\s+0\.0%\s+0\.0%\s+100\.0%\s+0\.0%$", output, re.M)  # level 0, under by two
     assert "level 0-1 requests triaged less urgent: 1" in output
     assert "true 0 -> 2 [understated]: collapsed, grey" in output
+
+
+def test_leave_scenario_out_scores_every_row_with_a_head_that_never_saw_its_scenario(monkeypatch, write_jsonl):
+    from triage_site.classification import evaluation, head
+
+    rows = [{"text": f"{word} {n}", "label": level, "scenario": f"s{level}-{word}", "style": "sms"}
+            for level, word in enumerate(["arrest", "stroke", "fracture", "sprain", "refill"]) for n in range(3)]
+    rows += [{"text": f"{word} again {n}", "label": level, "scenario": f"t{level}-{word}", "style": "sms"}
+             for level, word in enumerate(["arrest", "stroke", "fracture", "sprain", "refill"]) for n in range(3)]
+    seen = []
+
+    def fit(train_rows, *args):
+        seen.append({row["scenario"] for row in train_rows})
+        return real_fit(train_rows, *args)
+
+    real_fit = head.fit
+    monkeypatch.setattr(head, "prepared", lambda rows, name: (
+        __import__("numpy").zeros((len(rows), 4)), [[] for _ in rows], __import__("numpy").zeros((len(rows), 2))))
+    monkeypatch.setattr(head, "fit", fit)
+    report = evaluation.cross_validate(rows, encoder_name="minilm", folds=5)
+    assert report["n"] == len(rows) and set(report["by_style"]) == {"sms"}
+    assert len(seen) == 5
+    scored_by = {}
+    for train_scenarios in seen:
+        for scenario in {row["scenario"] for row in rows} - train_scenarios:
+            scored_by.setdefault(scenario, 0)
+            scored_by[scenario] += 1
+    assert all(count == 1 for count in scored_by.values()) and len(scored_by) == 10
+
+
+def test_cross_validate_flag_refuses_too_many_folds(write_jsonl):
+    path = write_jsonl([{"text": "a", "label": 0, "scenario": "x"}, {"text": "b", "label": 4, "scenario": "y"}])
+    with pytest.raises(CommandError, match="folds"):
+        call_command("evaluate_classifier", data=str(path), cross_validate=True, folds=3, stdout=io.StringIO())

@@ -22,7 +22,8 @@ def test_the_set_has_at_least_300_requests_and_60_per_level(independent):
 def test_no_text_of_the_set_is_in_the_training_or_held_out_data(independent):
     with pytest.raises(head.EvaluationLeak):
         head.refuse_evaluation_texts([independent[0]["text"]])  # the check itself can fire
-    for path in (head.TRAIN_PATH, head.HELDOUT_PATH):
+    assert len(head.training_paths()) > 1  # the written parts are training data too, and are checked
+    for path in (*head.training_paths(), head.HELDOUT_PATH):
         head.refuse_evaluation_texts([row["text"] for row in head.read_jsonl(path)])
 
 
@@ -32,5 +33,5 @@ def test_training_refuses_data_that_holds_a_text_of_the_set(independent, tmp_pat
     data.write_text(json.dumps({"text": "sore throat for two days", "label": 4}) + "\n"
                     + json.dumps({"text": leaked, "label": independent[5]["label"]}) + "\n", encoding="utf-8")
     with pytest.raises(CommandError, match="independent evaluation set"):
-        call_command("train_classifier", data=str(data), out=str(tmp_path / "head.joblib"))
+        call_command("train_classifier", data=[str(data)], out=str(tmp_path / "head.joblib"))
     assert not (tmp_path / "head.joblib").exists()

@@ -1,4 +1,4 @@
-"""Urgency and answer-length prediction: trained head on sentence embeddings + red-flag rules.
+"""Urgency and answer-length prediction: the ESI decision points, a trained head, the red-flag rules.
 
     classify(text) -> Classification
     classify_batch(texts, findings=None) -> list[Classification]   (one encoder batch)
@@ -13,8 +13,11 @@ still gets an urgency: the rules' level if a red flag fired, else TRIAGE_CLASSIF
 (default 2), with needs_review=True and the reason in `detail`. A failed load is retried after
 TRIAGE_CLASSIFIER_RELOAD_S seconds (default 60).
 
-Combination: the head's probabilities give a cost-sensitive level (unsure -> more urgent);
-the rules can only raise urgency: urgency = min(model level, rule level).
+Combination: decision points A, B and D (`decision_points.py`) and the red-flag rules each support a
+level with evidence; the head (point C, resources, and a second opinion) gives a cost-sensitive level
+(unsure -> more urgent). When the head chose level 2-4 but puts a material probability on levels 0-1
+together (TRIAGE_CLASSIFIER_MATERIAL_P), the more likely of 0 and 1 is taken and the request is flagged
+for a dispatcher to confirm. The final level is the most urgent any of them supports.
 """
 import logging
 import threading
@@ -23,9 +26,12 @@ from dataclasses import dataclass, field
 
 from scheduler.urgency import NAMES as LEVEL_NAMES
 
-from . import length, rules
+from . import decision_points, length, rules
 
 logger = logging.getLogger(__name__)
+# The head's probability of levels 0-1 together above which a less urgent choice is raised and flagged.
+# Chosen by leave-scenario-out cross-validation on the training data (docs/classifier.md).
+MATERIAL_P = 0.1
 
 
 @dataclass
@@ -95,8 +101,11 @@ def fallback(text, reason, found=None):
     """Rules-only classification, always flagged for human review."""
     if found is None:
         found = rules.red_flags(text)
+    supports = decision_points.assess_batch([text], [found])[0][0]
+    forced = decision_points.most_urgent(supports)
     default = int(_setting("TRIAGE_CLASSIFIER_FALLBACK_URGENCY", 2))
-    urgency = rules.apply_rules(default, found.level)
+    urgency = rules.apply_rules(default, forced)
+    evidence = " ".join(support.sentence() for support in supports)
     return Classification(
         urgency=urgency,
         predicted_output_tokens=length.default_tokens(urgency),
@@ -105,11 +114,13 @@ def fallback(text, reason, found=None):
         rule_reason=found.reason,
         classifier_name="rules-fallback",
         detail={"fallback": True, "fallback_reason": reason, "rules_fired": found.fired,
-                "reasoning": (f"Model unavailable ({reason}). " + (f"Red flags: {found.reason}. "
-                              if found.reasons else f"No red flag; conservative default level {default}. ")
+                "decision_points": [support.as_dict() for support in supports],
+                "reasoning": (f"Model unavailable ({reason}). " + (f"{evidence} " if supports else
+                              f"No red flag; conservative default level {default}. ")
                               + f"Final level {urgency} ({LEVEL_NAMES[urgency]}). Needs human review.")},
         needs_review=True,
     )
+
 
 
 def classify(text):
@@ -130,29 +141,49 @@ def classify_batch(texts, findings=None):
 
     started = time.perf_counter()
     embeddings = encoder.encode(texts, encoder_name)
-    probabilities, length_probabilities = head.predict(texts, embeddings, findings)
+    supports, clause_features = decision_points.assess_batch(texts, findings, encoder.encode_with(encoder_name),
+                                                              encoder_name)
+    forced = [decision_points.most_urgent(found) for found in supports]
+    probabilities, length_probabilities = head.predict(texts, embeddings, forced, clause_features)
     decided = head.decide(probabilities)
     tokens = head.expected_tokens(length_probabilities)
     elapsed_ms = (time.perf_counter() - started) * 1000 / len(texts)
-    review_below = float(_setting("TRIAGE_CLASSIFIER_REVIEW_BELOW", 0.45))
-    return [_combine(findings[i], probabilities[i], int(decided[i]), float(tokens[i]), head, elapsed_ms,
-                     review_below) for i in range(len(texts))]
+    thresholds = (float(_setting("TRIAGE_CLASSIFIER_REVIEW_BELOW", 0.45)),
+                  float(_setting("TRIAGE_CLASSIFIER_MATERIAL_P", MATERIAL_P)))
+    return [_combine(findings[i], supports[i], probabilities[i], int(decided[i]), float(tokens[i]), head,
+                     elapsed_ms, thresholds) for i in range(len(texts))]
 
 
-def _combine(found, probs, model_level, tokens, head, elapsed_ms, review_below):
-    urgency = rules.apply_rules(model_level, found.level)
+def unsure_upward(probs, level, material):
+    """Level 0 or 1 when the head puts a material probability on a life threat or high risk (levels 0-1
+    together) but chose a less urgent level; else None. Under-triage of 0-1 is the error that does harm."""
+    high_risk = float(probs[0] + probs[1])
+    if level <= 1 or high_risk < material:
+        return None
+    return 0 if probs[0] > probs[1] else 1
+
+
+def _combine(found, supports, probs, model_level, tokens, head, elapsed_ms, thresholds):
+    review_below, material = thresholds
+    forced = decision_points.most_urgent(supports)
     ranked = sorted(range(len(probs)), key=lambda k: -probs[k])
     top, second = ranked[0], ranked[1]
-    notes = [f"Model: most likely level {top} ({probs[top]:.0%}), next {second} ({probs[second]:.0%})."]
+    notes = [support.sentence() for support in sorted(supports, key=lambda s: (s.level, s.point))]
+    notes.append(f"Decision point C (resources needed), learned model: most likely level {top} "
+                 f"({probs[top]:.0%}), next {second} ({probs[second]:.0%}).")
     if model_level != top:
         notes.append(f"Unsure: chose the more urgent level {model_level} (under-triage costs "
                      f"{head.under_cost:g}x over-triage).")
-    if found.level is not None:
-        notes.append(f"Red flags: {found.reason} -> at least level {found.level}.")
-        if found.level < model_level:
-            notes.append(f"Rules raised urgency from {model_level} to {found.level}.")
+    upward = unsure_upward(probs, model_level, material)
+    chosen = model_level if upward is None else upward
+    if upward is not None and (forced is None or forced > upward):
+        notes.append(f"The chance of level 0-1 is material ({probs[0] + probs[1]:.0%}): took level {upward}; "
+                     "a dispatcher should confirm.")
+    urgency = rules.apply_rules(chosen, forced)
+    if forced is not None and forced < chosen:
+        notes.append(f"The decision points raised urgency from {chosen} to {forced}.")
     notes.append(f"Final level {urgency} ({LEVEL_NAMES[urgency]}).")
-    confident = probs[model_level] >= review_below or found.level is not None
+    confident = forced is not None or (upward is None and probs[chosen] >= review_below)
     return Classification(
         urgency=urgency,
         predicted_output_tokens=int(round(tokens)),
@@ -162,6 +193,7 @@ def _combine(found, probs, model_level, tokens, head, elapsed_ms, review_below):
         classifier_name=f"{head.encoder_name}+head-{head.version}",
         detail={"probabilities": [round(float(p), 4) for p in probs], "top_level": top,
                 "model_level": model_level, "rules_fired": found.fired, "reasoning": " ".join(notes),
+                "decision_points": [support.as_dict() for support in supports],
                 "length_bucket": length.bucket_of(tokens), "latency_ms": round(elapsed_ms, 2),
                 "head_version": head.version},
         needs_review=not confident,

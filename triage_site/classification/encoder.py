@@ -62,3 +62,8 @@ def encode(texts, name=None, batch_size=32):
     model = get_encoder(name)
     return model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
                         convert_to_numpy=True, show_progress_bar=False)
+
+
+def encode_with(name):
+    """The encoder as a plain function of a list of texts, for the finding matcher."""
+    return lambda texts: encode(texts, name)

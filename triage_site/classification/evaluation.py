@@ -18,29 +18,22 @@ def evaluate(rows, classify_one=None):
     classify_one = classify_one or classifier.classify
     if rows:
         classify_one(rows[0]["text"])  # warm-up: model load is not request latency
-    predicted, model_only, latencies, tokens, names = [], [], [], [], set()
+    results, model_only, latencies, tokens, names = [], [], [], [], set()
     for row in rows:
         started = time.perf_counter()
         result = classify_one(row["text"])
         latencies.append((time.perf_counter() - started) * 1000)
-        predicted.append(result.urgency)
+        results.append(result)
         model_only.append(result.model_urgency)
         tokens.append(result.predicted_output_tokens)
         names.add(result.classifier_name)
-    labels = [int(row["label"]) for row in rows]
-    report = triage_figures(labels, predicted)
-    report["by_level"] = _grouped(labels, predicted, labels)
-    styles = [row.get("style") for row in rows]
-    if any(styles):
-        report["by_style"] = _grouped(labels, predicted, [style or "(none)" for style in styles])
-    report["missed_0_1"] = [{"text": row["text"], "label": label, "predicted": level, "style": row.get("style")}
-                            for row, label, level in zip(rows, labels, predicted) if label <= 1 and level > label]
+    report = report_for(rows, results)
     report["classifier"] = ", ".join(sorted(names))
     latencies.sort()
     report["latency_ms"] = {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95),
                             "mean": _mean(latencies)}
     if all(level is not None for level in model_only):
-        report["model_only"] = triage_figures(labels, model_only)
+        report["model_only"] = triage_figures([int(row["label"]) for row in rows], model_only)
     actual = [row.get("answer_tokens", length.BUCKET_TOKENS[row["length_bucket"]]) if
               ("answer_tokens" in row or "length_bucket" in row) else None for row in rows]
     if rows and all(value is not None for value in actual):
@@ -50,6 +43,55 @@ def evaluate(rows, classify_one=None):
             "bucket_accuracy": float(np.mean([length.bucket_of(p) == length.bucket_of(a)
                                               for p, a in zip(tokens, actual)])),
         }
+    return report
+
+
+def cross_validate(rows, encoder_name=None, folds=10, under_cost=None, c=None):
+    """Leave-scenario-out cross-validation: the rows are split by `scenario` into `folds` groups, and every
+    row is classified by a head that never saw any phrasing of its scenario. Returns the same report as
+    `evaluate` (without latency)."""
+    from sklearn.model_selection import GroupKFold
+
+    from . import encoder, head as head_module, rules
+
+    encoder_name = encoder_name or encoder.configured_name()
+    under_cost = head_module.DEFAULT_UNDER_COST if under_cost is None else under_cost
+    c = head_module.DEFAULT_C if c is None else c
+    embeddings, supports, clause_features = head_module.prepared(rows, encoder_name)
+    forced = head_module.forced_levels(supports)
+    scenarios = [row.get("scenario") or f"row-{i}" for i, row in enumerate(rows)]
+    texts = [row["text"] for row in rows]
+    predicted = [None] * len(rows)
+    thresholds = (float(classifier._setting("TRIAGE_CLASSIFIER_REVIEW_BELOW", 0.45)),
+                  float(classifier._setting("TRIAGE_CLASSIFIER_MATERIAL_P", classifier.MATERIAL_P)))
+    for train_index, test_index in GroupKFold(n_splits=folds).split(texts, groups=scenarios):
+        train_rows = [rows[i] for i in train_index]
+        vectorizer, urgency_model, length_model = head_module.fit(
+            train_rows, embeddings[train_index], [forced[i] for i in train_index], clause_features[train_index], c)
+        fold_head = head_module.UrgencyHead(vectorizer, urgency_model, length_model, dict(length.BUCKET_TOKENS),
+                                            encoder_name, "cv", "", under_cost)
+        test_texts = [texts[i] for i in test_index]
+        probabilities, length_probabilities = fold_head.predict(test_texts, embeddings[test_index],
+                                                                [forced[i] for i in test_index],
+                                                                clause_features[test_index])
+        tokens = fold_head.expected_tokens(length_probabilities)
+        for k, (i, level) in enumerate(zip(test_index, fold_head.decide(probabilities))):
+            predicted[i] = classifier._combine(rules.red_flags(texts[i]), supports[i], probabilities[k], int(level),
+                                               float(tokens[k]), fold_head, 0.0, thresholds)
+    return report_for(rows, predicted)
+
+
+def report_for(rows, results):
+    labels = [int(row["label"]) for row in rows]
+    predicted = [result.urgency for result in results]
+    report = triage_figures(labels, predicted)
+    report["by_level"] = _grouped(labels, predicted, labels)
+    styles = [row.get("style") for row in rows]
+    if any(styles):
+        report["by_style"] = _grouped(labels, predicted, [style or "(none)" for style in styles])
+    report["missed_0_1"] = [{"text": row["text"], "label": label, "predicted": level, "style": row.get("style")}
+                            for row, label, level in zip(rows, labels, predicted) if label <= 1 and level > label]
+    report["needs_review"] = _ratio(sum(bool(result.needs_review) for result in results), len(results))
     return report
 
 
@@ -67,6 +109,7 @@ def triage_figures(labels, predicted):
         "under_triage": _ratio(np.sum(predicted > labels), n),
         "over_triage": _ratio(np.sum(predicted < labels), n),
         "under_triage_0_1": _ratio(np.sum(predicted[high] > labels[high]), int(np.sum(high))),
+        "share_level_0": _ratio(np.sum(predicted == 0), n),
         "under_triage_by_level": {level: _ratio(np.sum(predicted[labels == level] > level),
                                                 int(np.sum(labels == level))) for level in LEVELS},
         "confusion": matrix.tolist(),
@@ -105,6 +148,8 @@ def format_report(report):
              f"under-triage rate:    {_fmt(report['under_triage'])}   (predicted less urgent than true)",
              f"  of levels 0 and 1:  {_fmt(report['under_triage_0_1'])}",
              f"over-triage rate:     {_fmt(report['over_triage'])}",
+             f"share put at level 0: {_fmt(report['share_level_0'])}",
+             f"flagged for review:   {_fmt(report.get('needs_review', 0.0))}",
              "under-triage by level: " + "  ".join(f"{k}: {_fmt(v)}" for k, v in report["under_triage_by_level"].items()),
              "confusion matrix (rows = true level, columns = predicted):",
              "        " + " ".join(f"{p:>5}" for p in LEVELS)]

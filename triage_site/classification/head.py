@@ -1,9 +1,12 @@
-"""The trained urgency head: logistic regression on encoder embeddings + character n-grams + rule flags.
+"""The trained urgency head (decision point C, and a second opinion on A and B): logistic regression on
+encoder embeddings + character n-grams + the level the decision points support.
 
 Features per request: the L2-normalised sentence embedding (MiniLM by default), TF-IDF of
-character 3-5-grams (robust to misspellings), and a one-hot of the level the red-flag rules
-force (0, 1 or none). Two multinomial logistic regressions share the features: one for the
-urgency level 0..4, one for the answer-length bucket (see `length.py`).
+character 3-5-grams (robust to misspellings) and of words and word pairs, a one-hot of the most urgent
+level that decision points A, B, D and the red-flag rules support (0, 1 or none; `decision_points.py`),
+each finding's best clause score, and the element-wise maximum of the clause embeddings. Two
+multinomial logistic regressions share the features: one for the urgency level 0..4, one for the
+answer-length bucket (see `length.py`).
 
 Decision: cost-sensitive. With class probabilities p, the chosen level minimises the expected
 cost sum_true p[true] * cost[true, pred], where predicting a level LESS urgent than the truth
@@ -11,8 +14,9 @@ costs `under_cost` per level and a MORE urgent one costs 1 per level. With under
 the model is unsure between two neighbouring levels it picks the more urgent one.
 
 The artefact (`data/classifier/model/urgency_head.joblib`, plus a readable `urgency_head.json`) carries a
-version string, the encoder name and the SHA-256 of the training file, and is small enough to
-commit. Training is deterministic (lbfgs, fixed data order, no random state involved).
+version string, the encoder name and the SHA-256 of the training files and of the feature libraries
+(findings, danger zones, context and red-flag rules), and is small enough to commit. Training is
+deterministic (lbfgs, fixed data order, no random state involved).
 """
 import hashlib
 import json
@@ -23,16 +27,28 @@ import numpy as np
 
 from scheduler.urgency import NUM_LEVELS
 
-from . import DATA_DIR, rules
+from . import DATA_DIR
 
 ARTIFACT_DIR = DATA_DIR / "model"
 ARTIFACT_PATH = ARTIFACT_DIR / "urgency_head.joblib"
 META_PATH = ARTIFACT_DIR / "urgency_head.json"
 TRAIN_PATH = DATA_DIR / "train.jsonl"
+# Written by hand, scenario by scenario, in many styles, by writers who never saw the evaluation set
+# (data/classifier/written/PROVENANCE.md).
+WRITTEN_DIR = DATA_DIR / "written"
 HELDOUT_PATH = DATA_DIR / "heldout.jsonl"
 # Written by a separate writer who never saw the training data; frozen, for evaluation only (PROVENANCE.md).
 INDEPENDENT_PATH = DATA_DIR / "independent" / "requests.jsonl"
-HEAD_SCHEMA = "1"
+HEAD_SCHEMA = "2"
+# Chosen by leave-scenario-out cross-validation on the training data (docs/classifier.md), never on the
+# independent set: under-triage costs 1.5 times over-triage per level; C is the inverse regularisation.
+DEFAULT_UNDER_COST = 1.5
+DEFAULT_C = 16.0
+
+
+def training_paths():
+    """The default training data: the generated set and every written part."""
+    return [TRAIN_PATH, *sorted(WRITTEN_DIR.glob("*.jsonl"))]
 
 
 class HeadUnavailable(RuntimeError):
@@ -72,15 +88,11 @@ def refuse_evaluation_texts(texts, evaluation_path=INDEPENDENT_PATH):
                              f"{evaluation_path}, which is never trained on; first: {leaked[0][:80]!r}")
 
 
-def file_sha256(path):
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def rule_features(findings):
-    """One-hot of the level each text's red flags force: 0, 1 or none."""
-    out = np.zeros((len(findings), 3), dtype=np.float32)
-    for i, found in enumerate(findings):
-        out[i, 2 if found.level is None else found.level] = 1.0
+def forced_level_features(forced_levels):
+    """One-hot of the most urgent level the decision points support: 0, 1 or none."""
+    out = np.zeros((len(forced_levels), 3), dtype=np.float32)
+    for i, level in enumerate(forced_levels):
+        out[i, 2 if level is None else min(level, 1)] = 1.0
     return out
 
 
@@ -102,19 +114,17 @@ class UrgencyHead:
     encoder_name: str
     version: str
     train_sha256: str
-    under_cost: float = 2.0
+    under_cost: float = DEFAULT_UNDER_COST
     meta: dict = field(default_factory=dict)
 
-    def features(self, texts, embeddings, findings):
-        from scipy.sparse import csr_matrix, hstack
+    def features(self, texts, embeddings, forced_levels, clause_features):
+        return features(self.vectorizer, texts, embeddings, forced_levels, clause_features)
 
-        return hstack([self.vectorizer.transform(texts), csr_matrix(np.asarray(embeddings)),
-                       csr_matrix(rule_features(findings))]).tocsr()
-
-    def predict(self, texts, embeddings, findings):
-        """(urgency probabilities n x levels, length-bucket probabilities n x buckets); findings are the
-        texts' red-flag results, in the same order."""
-        x = self.features(list(texts), embeddings, findings)
+    def predict(self, texts, embeddings, forced_levels, clause_features):
+        """(urgency probabilities n x levels, length-bucket probabilities n x buckets); forced_levels are
+        the most urgent levels the texts' decision points support (None for none), clause_features the
+        findings' scores and pooled clause embeddings (findings.match_batch), in the same order."""
+        x = self.features(list(texts), embeddings, forced_levels, clause_features)
         return _full_proba(self.urgency_model, x, NUM_LEVELS), self.length_model.predict_proba(x)
 
     def decide(self, probabilities):
@@ -136,33 +146,81 @@ def _full_proba(model, x, levels):
     return full
 
 
-def train(train_path=TRAIN_PATH, encoder_name=None, under_cost=2.0, c=16.0):
-    """Fit the head on `train_path` (JSONL with text, label, length_bucket); returns an UrgencyHead."""
+def features(vectorizer, texts, embeddings, forced_levels, clause_features):
+    from scipy.sparse import csr_matrix, hstack
+
+    return hstack([vectorizer.transform(list(texts)), csr_matrix(np.asarray(embeddings)),
+                   csr_matrix(forced_level_features(forced_levels)),
+                   csr_matrix(np.asarray(clause_features, dtype=np.float32))]).tocsr()
+
+
+def feature_library_paths():
+    from . import context, decision_points, findings, rules
+
+    return [findings.FINDINGS_PATH, decision_points.DANGER_ZONE_PATH, context.CONTEXT_RULES_PATH, rules.RULES_PATH]
+
+
+def read_training(paths):
+    rows = [row for path in paths for row in read_jsonl(path)]
+    refuse_evaluation_texts([row["text"] for row in rows])
+    return rows
+
+
+def prepared(rows, encoder_name):
+    """(embeddings, supports, finding scores) of the rows' texts: the expensive, model-independent part."""
+    from . import decision_points, encoder, rules
+
+    texts = [row["text"] for row in rows]
+    embeddings = encoder.encode(texts, encoder_name)
+    supports, clause_features = decision_points.assess_batch(
+        texts, [rules.red_flags(text) for text in texts], encoder.encode_with(encoder_name), encoder_name)
+    return embeddings, supports, np.asarray(clause_features)
+
+
+def forced_levels(supports):
+    from . import decision_points
+
+    return [decision_points.most_urgent(found) for found in supports]
+
+
+def fit(rows, embeddings, forced_levels, clause_features, c=DEFAULT_C):
+    """(vectorizer, urgency model, length model) fitted on the rows."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_union
 
-    from . import encoder, length
+    from . import length
 
-    encoder_name = encoder_name or encoder.configured_name()
-    rows = read_jsonl(train_path)
     texts = [row["text"] for row in rows]
-    refuse_evaluation_texts(texts)
     labels = np.array([int(row["label"]) for row in rows])
     buckets = np.array([int(row.get("length_bucket", length.default_bucket(int(row["label"])))) for row in rows])
-    embeddings = encoder.encode(texts, encoder_name)
-    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True, min_df=2,
-                                 lowercase=True, dtype=np.float32)
-    vectorizer.fit(texts)
-    sha = file_sha256(train_path)
-    head = UrgencyHead(vectorizer=vectorizer, urgency_model=None, length_model=None,
+    vectorizer = make_union(
+        TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True, min_df=2, dtype=np.float32),
+        TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True, min_df=2, dtype=np.float32),
+    ).fit(texts)
+    x = features(vectorizer, texts, embeddings, forced_levels, clause_features)
+    return (vectorizer, LogisticRegression(C=c, max_iter=5000).fit(x, labels),
+            LogisticRegression(C=c, max_iter=5000).fit(x, buckets))
+
+
+def train(paths=None, encoder_name=None, under_cost=DEFAULT_UNDER_COST, c=DEFAULT_C):
+    """Fit the head on the JSONL files `paths` (text, label, length_bucket); returns an UrgencyHead."""
+    from . import encoder, length
+
+    paths = [Path(path) for path in (paths or training_paths())]
+    encoder_name = encoder_name or encoder.configured_name()
+    rows = read_training(paths)
+    embeddings, supports, clause_features = prepared(rows, encoder_name)
+    vectorizer, urgency_model, length_model = fit(rows, embeddings, forced_levels(supports), clause_features, c)
+    # The version names the data and the libraries the features come from: a change to either retrains.
+    sha = hashlib.sha256(b"".join(Path(path).read_bytes() for path in [*paths, *feature_library_paths()])).hexdigest()
+    head = UrgencyHead(vectorizer=vectorizer, urgency_model=urgency_model, length_model=length_model,
                        length_tokens=dict(length.BUCKET_TOKENS), encoder_name=encoder_name,
                        version=f"{HEAD_SCHEMA}.{sha[:10]}", train_sha256=sha, under_cost=under_cost)
-    x = head.features(texts, embeddings, [rules.red_flags(text) for text in texts])
-    head.urgency_model = LogisticRegression(C=c, max_iter=5000).fit(x, labels)
-    head.length_model = LogisticRegression(C=c, max_iter=5000).fit(x, buckets)
-    head.meta = {"version": head.version, "encoder": encoder_name, "train_file": Path(train_path).name,
+    head.meta = {"version": head.version, "encoder": encoder_name, "train_files": [p.name for p in paths],
+                 "feature_libraries": [p.name for p in feature_library_paths()],
                  "train_sha256": sha, "train_rows": len(rows), "under_cost": under_cost, "C": c,
-                 "features": "embedding + char 3-5-gram tf-idf + rule level one-hot",
+                 "features": "embedding + char 3-5-gram and word 1-2-gram tf-idf + decision-point level one-hot + finding scores + max-pooled clause embeddings",
                  "length_tokens": head.length_tokens}
     return head
 

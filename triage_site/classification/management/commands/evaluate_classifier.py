@@ -13,8 +13,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--data", default=None, help="JSONL file; default: the held-out split")
         parser.add_argument("--json", action="store_true", help="print the figures as JSON instead")
+        parser.add_argument("--cross-validate", action="store_true",
+                            help="leave-scenario-out cross-validation on the training data (or --data files): "
+                                 "every scenario is scored by a head that never saw any phrasing of it")
+        parser.add_argument("--folds", type=int, default=10, help="scenario folds for --cross-validate")
 
     def handle(self, *args, **options):
+        if options["cross_validate"]:
+            return self._cross_validate(options)
         path = options["data"] or str(head.HELDOUT_PATH)
         try:
             rows = head.read_jsonl(path)
@@ -27,6 +33,22 @@ class Command(BaseCommand):
             raise CommandError(f"{path}: no rows")
         report = evaluation.evaluate(rows)
         report["data"] = path
+        self._print(report, options)
+
+    def _cross_validate(self, options):
+        paths = [options["data"]] if options["data"] else [str(path) for path in head.training_paths()]
+        try:
+            rows = head.read_training(paths)
+        except (OSError, ValueError) as exc:
+            raise CommandError(f"cannot read the training data: {exc}") from exc
+        if options["folds"] < 2 or len({row.get("scenario") for row in rows}) < options["folds"]:
+            raise CommandError("--folds must be at least 2 and at most the number of scenarios")
+        report = evaluation.cross_validate(rows, folds=options["folds"])
+        report["data"] = f"leave-scenario-out ({options['folds']} folds) over " + ", ".join(paths)
+        self._print(report, options)
+
+    def _print(self, report, options):
+        path = report["data"]
         if options["json"]:
             self.stdout.write(json.dumps(report, indent=2))
         else:

@@ -7,15 +7,17 @@ from triage_site.classification import head
 
 
 class Command(BaseCommand):
-    help = "Train the urgency head on embeddings of the labelled data set and save it under artifacts/."
+    help = "Train the urgency head on the labelled data sets and save it under data/classifier/model/."
 
     def add_arguments(self, parser):
-        parser.add_argument("--data", default=str(head.TRAIN_PATH), help="training JSONL (text, label, length_bucket)")
+        parser.add_argument("--data", nargs="+", default=None,
+                            help="training JSONL files (text, label, length_bucket); default: the generated set "
+                                 "and every part in data/classifier/written/")
         parser.add_argument("--out", default=str(head.ARTIFACT_PATH), help="artefact path (.joblib)")
         parser.add_argument("--encoder", default=None, help="encoder name / HF id / path (default: setting)")
-        parser.add_argument("--under-cost", type=float, default=2.0,
+        parser.add_argument("--under-cost", type=float, default=head.DEFAULT_UNDER_COST,
                             help="cost of under-triage per level relative to over-triage")
-        parser.add_argument("--C", type=float, default=16.0, help="inverse regularisation strength")
+        parser.add_argument("--C", type=float, default=head.DEFAULT_C, help="inverse regularisation strength")
 
     def handle(self, *args, **options):
         try:

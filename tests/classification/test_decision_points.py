@@ -1,0 +1,100 @@
+"""The ESI decision points: each supports a level and quotes its evidence; the most urgent one wins."""
+import pytest
+
+from triage_site.classification import decision_points, encoder, rules
+from triage_site.classification.measurements import measure
+
+
+def supports(text, encode=None):
+    found, _ = decision_points.assess_batch([text], [rules.red_flags(text)], encode, "minilm" if encode else None)
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def encode():
+    return encoder.encode_with("minilm")
+
+
+@pytest.mark.parametrize("text, evidence", [
+    ("sats 76% and she cannot get a word out", "sats 76%"),
+    ("resps 5/min, pinpoint pupils", "resps 5"),
+    ("BP 65/40 and clammy", "BP 65/40"),
+])
+def test_point_d_critical_values_support_level_0(text, evidence):
+    found = decision_points.point_d(measure(text))
+    assert [s.level for s in found] == [0] and evidence in found[0].evidence
+
+
+def test_point_d_reads_heart_and_breathing_rates_by_age():
+    assert decision_points.point_d(measure("HR 150, 2 yo")) == []  # normal for a toddler
+    (adult,) = decision_points.point_d(measure("HR 150, 45 yo"))
+    assert adult.level == 1 and "older child or adult" in adult.reason
+    (infant,) = decision_points.point_d(measure("6 week old, breathing rate 65"))
+    assert infant.level == 1 and "infant" in infant.reason
+
+
+def test_point_d_ignores_normal_and_historical_values():
+    assert decision_points.point_d(decision_points.danger_readings("sats 97%, pulse 80, temp 37.1")) == []
+    assert decision_points.point_d(decision_points.danger_readings("history of sats 85 last year")) == []
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("my 5 week old feels hot, temp 38.3", "fever in a baby"),
+    ("10 day old baby is very sleepy today", "an unwell newborn"),
+    ("33 weeks pregnant, BP 150/100", "raised blood pressure at 33 weeks"),
+    ("took 24 tablets an hour ago but says she feels fine", "a significant ingestion"),
+])
+def test_point_b_high_risk_situations_read_from_numbers(text, reason):
+    found = decision_points.point_b(text, [], decision_points.danger_readings(text))
+    assert any(reason in s.reason and s.level == 1 for s in found)
+
+
+def test_point_b_age_rules_do_not_fire_for_older_children():
+    text = "my 2 year old has a temp of 38.3"
+    assert decision_points.point_b(text, [], decision_points.danger_readings(text)) == []
+
+
+@pytest.mark.usefixtures("loaded_model")
+@pytest.mark.parametrize("text, point, level", [
+    ("I can't rouse him at all, he's not reacting when I shake him", "A", 0),
+    ("she has stopped taking breaths, just the odd gasp", "A", 0),
+    ("face has dropped on one side and her speech is slurred", "B", 1),
+    ("all of a sudden she is muddled and does not know where she is", "B", 1),
+])
+def test_points_a_and_b_find_paraphrased_findings_and_quote_them(encode, text, point, level):
+    found = [s for s in supports(text, encode) if s.point == point and "red-flag" not in s.reason]
+    assert found and found[0].level == level and found[0].evidence in text
+
+
+@pytest.mark.usefixtures("loaded_model")
+def test_a_finding_without_a_threshold_informs_the_head_but_does_not_decide(encode):
+    from triage_site.classification import findings
+
+    text = "pressure in the middle of the chest going into the jaw"
+    matches, clause_features = findings.match_batch([text], encode, "minilm")
+    chest = findings.FINDINGS.index(next(f for f in findings.FINDINGS if f.id == "cardiac_chest_pain"))
+    assert findings.FINDINGS[chest].threshold is None
+    assert clause_features[0][chest] > findings.FEATURE_FLOOR
+    assert not decision_points.point_b(text, matches[0], [])
+
+
+@pytest.mark.usefixtures("loaded_model")
+@pytest.mark.parametrize("text", [
+    "no chest pain, just a sore throat",
+    "what would I do if he stopped breathing? he's fine, just asking",
+    "she had a fit and came round, she's back to normal now",
+])
+def test_discounted_findings_support_nothing(encode, text):
+    from triage_site.classification import findings
+
+    matches, _ = findings.match_batch([text], encode, "minilm")
+    assert matches == [[]]
+    assert decision_points.supports_for(text, matches[0]) == []
+
+
+def test_the_most_urgent_point_wins_and_is_named_in_the_reasoning():
+    found = [decision_points.Support("B", 1, "stroke signs", "face drooping"),
+             decision_points.Support("A", 0, "not breathing", "not breathing")]
+    assert decision_points.most_urgent(found) == 0
+    assert found[1].sentence().startswith("Decision point A (life-saving intervention)")
+    assert "\u201cface drooping\u201d" in found[0].sentence()

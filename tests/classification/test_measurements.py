@@ -1,0 +1,51 @@
+"""Numbers with their meaning: vital signs with their units, ages, gestation, pain, ingestions."""
+import pytest
+
+from triage_site.classification.measurements import measure
+
+
+def readings(text):
+    return {(m.kind, round(m.value, 1)) for m in measure(text)}
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("72M, SOB, sats 84% RA, RR 32", {("spo2", 84), ("resp_rate", 32), ("age_days", 26298.0)}),
+    ("oxygen in the low 70s and she can't talk", {("spo2", 72)}),
+    ("her oximeter reads 88", {("spo2", 88)}),
+    ("resps 4/min, pulse 38", {("resp_rate", 4), ("heart_rate", 38)}),
+    ("breathing 6 breaths a minute", {("resp_rate", 6)}),
+    ("HR 140 bpm", {("heart_rate", 140)}),
+    ("BP 210/120", {("systolic_bp", 210), ("diastolic_bp", 120)}),
+    ("blood pressure 80 over 40", {("systolic_bp", 80), ("diastolic_bp", 40)}),
+    ("temp 39.5", {("temperature", 39.5)}),
+    ("a fever of 104F", {("temperature", 40.0)}),
+    ("BM 2.1", {("glucose", 2.1)}),
+    ("blood sugar 40 mg/dl", {("glucose", 2.2)}),
+    ("pain 9/10", {("pain_score", 9)}),
+    ("GCS 8, RR 7", {("gcs", 8), ("resp_rate", 7)}),
+    ("her finger probe reads 74%", {("spo2", 74)}),
+    ("she is 32 weeks pregnant", {("gestation_weeks", 32)}),
+    ("34/40 with a headache", {("gestation_weeks", 34)}),
+    ("took about 20 tablets 2 hours ago", {("ingested_units", 20), ("hours_since", 2)}),
+    ("swallowed a whole packet half an hour ago", {("ingested_units", 16), ("hours_since", 0.5)}),
+])
+def test_values_are_read_in_one_unit(text, expected):
+    assert readings(text) == expected
+
+
+@pytest.mark.parametrize("text, days", [
+    ("my 3 wk old", 21), ("an 8-month-old", 243.2), ("2 day old baby", 2), ("aged 5", 1826.2),
+    ("67F", 24471.8), ("72 yo man", 26298.0), ("she is in her 80s", 31046.2), ("newborn", 3),
+])
+def test_ages_are_read_in_days(text, days):
+    assert ("age_days", days) in readings(text)
+
+
+def test_numbers_without_a_meaning_are_not_read():
+    assert readings("he is 6 ft tall and lives at number 12") == set()
+    assert readings("fell 5 m from a ladder") == set()
+
+
+def test_each_reading_keeps_its_text_to_quote():
+    (reading,) = [m for m in measure("Caller says sats are 79% now") if m.kind == "spo2"]
+    assert "79" in reading.text and reading.describe().startswith("spo2 79")

@@ -1,0 +1,192 @@
+"""Numbers with their meaning: vital signs, ages, weeks of gestation, pain scores and ingestions.
+
+`measure(text)` returns `Measurement`s with a kind, a value in one canonical unit, and the span of
+text it came from, so that a decision point can quote it:
+
+| kind | unit | written as, for example |
+|---|---|---|
+| spo2 | % | "sats 84%", "SpO2 of 91", "oxygen in the low 80s", "oximeter says 76", "finger probe reads 74%", "88% on air" |
+| resp_rate | breaths/min | "RR 32", "resps 4/min", "breathing 40 times a minute", "6 breaths a minute" |
+| heart_rate | beats/min | "HR 38", "pulse 180", "heart rate of 150", "140 bpm" |
+| systolic_bp, diastolic_bp | mmHg | "BP 210/120", "blood pressure 80 over 40", "systolic 75" |
+| temperature | °C | "temp 39.5", "38.9C", "fever of 104F" (Fahrenheit converted) |
+| glucose | mmol/L | "BM 2.1", "blood sugar 1.8", "glucose 40 mg/dl" (converted) |
+| gcs | 3..15 | "GCS 8", "GCS ~13" |
+| pain_score | /10 | "pain 9/10", "9 out of 10" |
+| age_days | days | "3 wk old", "8-month-old", "2 days old", "67F", "72 yo", "in her 80s", "newborn" |
+| gestation_weeks | weeks | "32 weeks pregnant", "34/40", "at 36+2 weeks" |
+| ingested_units | tablets | "about 20 tablets", "a whole packet", "30 x 500mg" |
+| hours_since | hours | "2 hours ago", "half an hour ago", "20 mins ago" |
+
+Regular expressions are the right tool here: clinical NLP libraries (medspacy, negspacy) find concepts
+and their context, not quantities; the context of a number (negated, historical) is judged by the
+same ConText pass as any finding (`context.py`).
+"""
+import re
+from dataclasses import dataclass
+
+DAYS = {"day": 1, "d": 1, "week": 7, "wk": 7, "w": 7, "month": 30.4, "mo": 30.4, "m": 30.4, "year": 365.25,
+        "yr": 365.25, "y": 365.25}
+WORD_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+                "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20, "thirty": 30,
+                "forty": 40, "fifty": 50, "a couple of": 2, "a few": 3, "a dozen": 12, "half an": 0.5,
+                "an": 1, "a": 1}
+DECADES = {"twenties": 25, "thirties": 35, "forties": 45, "fifties": 55, "sixties": 65, "seventies": 75,
+           "eighties": 85, "nineties": 95}
+NEWBORN_DAYS = 3
+
+
+@dataclass(frozen=True)
+class Measurement:
+    kind: str
+    value: float
+    start: int
+    end: int
+    text: str
+
+    def describe(self):
+        return f"{self.kind.replace('_', ' ')} {self.value:g} (\u201c{self.text}\u201d)"
+
+
+NUM = r"(\d{1,3}(?:\.\d)?)"
+GAP = r"[\s:=,]*(?:is|are|was|were|of|at|reads?|reading|says|showing|shows|around|about|only|just|now|down to|up to|~)?[\s:=,~]*"
+_LOW_HIGH = {"low": 2, "mid": 5, "high": 8}
+
+PATTERNS = [
+    # kind, pattern, value function (match -> float or None)
+    ("spo2", rf"\b(?:sp\s?o2|sats?|saturations?|o2|oxygen(?: levels?| saturation| sats| reader| monitor)?|"
+             rf"oximeter|pulse ?ox|finger (?:probe|clip|thing|monitor|reader|sensor)){GAP}{NUM}\s*%?",
+     lambda m: _in(float(m.group(1)), 40, 100)),
+    ("spo2", r"\b(?:sp\s?o2|sats?|saturations?|o2|oxygen(?: levels?| saturation)?|oximeter)[^.;]{0,25}?\bin the"
+             r" (low|mid|high)?\s*(\d)0s\b", lambda m: _decade(m.group(2), m.group(1), 40, 100)),
+    ("spo2", rf"\b{NUM}\s*%\s*(?:on\s+)?(?:room air|ra\b|on air|air\b|sats|o2|oxygen|spo2)",
+     lambda m: _in(float(m.group(1)), 40, 100)),
+    ("resp_rate", rf"\b(?:rr|resp(?:iratory)?(?: rate)?|resps|respirations|breathing rate|breaths?){GAP}{NUM}"
+                  r"(?!\s*(?:%|mins?|minutes|hours?|hrs?|days?|years?|weeks?))",
+     lambda m: _in(float(m.group(1)), 1, 80)),
+    ("resp_rate", rf"\b{NUM}\s*(?:breaths?|resps?)\s*(?:a|per|/|an?)?\s*(?:min|minute)",
+     lambda m: _in(float(m.group(1)), 1, 80)),
+    ("resp_rate", rf"\bbreathing\s+(?:only\s+|about\s+|around\s+)?{NUM}\s*(?:times\s*)?(?:a|per|/)\s*min",
+     lambda m: _in(float(m.group(1)), 1, 80)),
+    ("heart_rate", rf"\b(?:hr|heart ?rate|pulse(?: rate)?|heart(?: is)? (?:going|racing|beating)(?: at)?){GAP}"
+                   rf"{NUM}(?!\s*(?:%|/|over))", lambda m: _in(float(m.group(1)), 15, 300)),
+    ("heart_rate", rf"\b{NUM}\s*(?:bpm|beats? (?:a|per) min)", lambda m: _in(float(m.group(1)), 15, 300)),
+    ("blood_pressure", r"\b(?:bp|b/p|blood pressure|pressure)[^\d.;]{0,20}?(\d{2,3})\s*(?:/|over)\s*(\d{2,3})\b",
+     lambda m: (float(m.group(1)), float(m.group(2)))),
+    ("systolic_bp", rf"\b(?:systolic|sbp)(?: bp)?{GAP}{NUM}", lambda m: _in(float(m.group(1)), 30, 300)),
+    ("systolic_bp", r"\b(?:bp|blood pressure)\s*(?:is|of|was)?\s*(\d{2,3})\s*systolic",
+     lambda m: _in(float(m.group(1)), 30, 300)),
+    ("temperature", rf"\b(?:temp(?:erature)?|fever(?: of)?|pyrexial|febrile|t)\s*(?:of|is|was|at|:|=|reading|"
+                    rf"up to|around)?\s*{NUM}\s*(?:°|deg(?:rees)?)?\s*([cf])?\b",
+     lambda m: _temperature(m.group(1), m.group(2))),
+    ("temperature", r"\b(\d{2,3}(?:\.\d)?)\s*(?:°|deg(?:rees)?)\s*([cf])?\b|\b(\d{2,3}(?:\.\d)?)\s*([cf])\b",
+     lambda m: _temperature(m.group(1) or m.group(3), m.group(2) or m.group(4))),
+    ("glucose", rf"\b(?:bm|blood sugars?|sugars?|glucose|cbg|bg|glucometer|blood glucose){GAP}{NUM}\s*"
+                r"(mmol(?:/l)?|mg/?dl)?", lambda m: _glucose(m.group(1), m.group(2))),
+    ("gcs", r"\b(?:gcs|glasgow coma (?:scale|score))\s*(?:of|is|was|:|=|~|approx\.?|about|around)?\s*~?(\d{1,2})\b",
+     lambda m: _in(float(m.group(1)), 3, 15)),
+    ("pain_score", r"\b(\d{1,2})\s*(?:/|out of)\s*10\b", lambda m: _in(float(m.group(1)), 0, 10)),
+    ("gestation_weeks", r"\b(\d{1,2})(?:\+\d)?\s*(?:weeks?|wks?|/40)\b(?=[^.;]{0,25}(?:pregnan|gestation|"
+                        r"preg\b|along))|\b(\d{1,2})(?:\+\d)?/40\b|\b(?:pregnant|gestation|preg)\D{0,20}?(\d{1,2})"
+                        r"(?:\+\d)?\s*(?:weeks?|wks?|/40)",
+     lambda m: _in(float(m.group(1) or m.group(2) or m.group(3)), 4, 43)),
+    ("age_days", r"\b(\d{1,3})\s*-?\s*(days?|d|weeks?|wks?|w|months?|mos?|m|years?|yrs?|y)\s*-?\s*(?:old|/o|o\b)",
+     lambda m: _age(m.group(1), m.group(2))),
+    ("age_days", r"\b(?:aged?|age)\s*(\d{1,3})\s*(days?|weeks?|wks?|months?|mos?)?",
+     lambda m: _age(m.group(1), m.group(2) or "year")),
+    ("age_days", r"\b(\d{1,3})\s*(?:yo|y/o|yrs?|years?)\b(?!\s*ago)", lambda m: _age(m.group(1), "year")),
+    ("age_days", r"(?<![/\d.])\b(\d{1,3})\s?(?:m|f|male|female)\b(?!\s*(?:/|mins?|g\b|mg|ml|fall|drop|high|deep|away|from|off|up|down|tall|long|wide))",
+     lambda m: _age(m.group(1), "year") if int(m.group(1)) >= 1 else None),
+    ("age_days", r"\bin (?:his|her|their|my) (?:(early|mid|late) )?(twenties|thirties|forties|fifties|sixties|"
+                 r"seventies|eighties|nineties|[2-9]0s)\b", lambda m: _decade_age(m.group(2))),
+    ("age_days", r"\b(?:newborn|new born|new-born|neonate)\b", lambda m: float(NEWBORN_DAYS)),
+    ("ingested_units", r"\b(?:about|around|roughly|maybe|at least|over|up to)?\s*(\d{1,3})\s*(?:x\s*\d+\s*mg\s*)?"
+                       r"(?:of (?:his|her|my|their|the)\s+)?(?:\w+\s)?(?:tablets?|pills?|capsules?|tabs?|caps?)\b",
+     lambda m: _in(float(m.group(1)), 1, 500)),
+    ("ingested_units", r"\b(?:a |the )?(?:whole|full|entire|half a|half the) (?:packet|pack|box|bottle|strip|blister|"
+                       r"tub|jar)s?\b", lambda m: 16.0),
+    ("hours_since", r"\b(\d{1,3}|an?|half an|one|two|three|four|five|six|ten|twenty|thirty)\s*"
+                    r"(hours?|hrs?|h|minutes?|mins?)\s*ago\b", lambda m: _hours(m.group(1), m.group(2))),
+]
+COMPILED = [(kind, re.compile(pattern, re.IGNORECASE), value) for kind, pattern, value in PATTERNS]
+
+
+def _in(value, low, high):
+    return value if low <= value <= high else None
+
+
+def _decade(tens, position, low, high):
+    value = int(tens) * 10 + _LOW_HIGH.get(position or "mid", 5)
+    return _in(float(value), low, high)
+
+
+def _temperature(number, scale):
+    value = float(number)
+    if (scale or "").lower() == "f" or (not scale and 93 <= value <= 110):
+        value = round((value - 32) * 5 / 9, 1)
+    return _in(value, 25, 45)
+
+
+def _decade_age(word):
+    years = DECADES.get(word) or int(word[0]) * 10 + 5
+    return years * 365.25
+
+
+def _glucose(number, unit):
+    value = float(number)
+    if (unit or "").lower().startswith("mg") or (not unit and value > 35):
+        value = round(value / 18, 1)
+    return _in(value, 0.5, 60)
+
+
+def _age(number, unit):
+    unit = (unit or "year").lower().rstrip("s")
+    unit = {"mo": "month", "yr": "year", "wk": "week"}.get(unit, unit)
+    days = float(number) * DAYS.get(unit, DAYS.get(unit[:1], 365.25))
+    return _in(days, 0, 120 * 365.25)
+
+
+def _hours(amount, unit):
+    count = WORD_NUMBERS.get(amount.lower(), None) if not amount.isdigit() else float(amount)
+    if count is None:
+        return None
+    return float(count) / 60 if unit.lower().startswith("m") else float(count)
+
+
+def measure(text):
+    """Every measurement in `text`, in order of position; overlapping readings of one span keep the first."""
+    found, taken = [], []
+    for kind, pattern, value_of in COMPILED:
+        for match in pattern.finditer(text):
+            if any(match.start() < end and start < match.end() for start, end, taken_kind in taken
+                   if taken_kind == kind or kind in _OVERLAP_BLOCKED.get(taken_kind, ())):
+                continue
+            value = value_of(match)
+            if value is None:
+                continue
+            taken.append((match.start(), match.end(), kind))
+            found.extend(_readings(kind, value, match))
+    return sorted(found, key=lambda m: m.start)
+
+
+# A span read as one kind is not read again as another it cannot also be ("BP 80/40" is not a pulse).
+_OVERLAP_BLOCKED = {"blood_pressure": ("heart_rate", "systolic_bp", "pain_score"),
+                    "spo2": ("heart_rate", "resp_rate", "temperature"),
+                    "resp_rate": ("heart_rate",), "gestation_weeks": ("age_days",),
+                    "glucose": ("temperature",), "heart_rate": ("temperature",), "gcs": ("pain_score", "age_days"),
+                    "temperature": ("age_days",), "pain_score": ("age_days",)}
+
+
+def _readings(kind, value, match):
+    text, start, end = match.group(0).strip(), match.start(), match.end()
+    if kind == "blood_pressure":
+        systolic, diastolic = value
+        if not (40 <= systolic <= 300 and 20 <= diastolic <= 200 and systolic > diastolic):
+            return []
+        return [Measurement("systolic_bp", systolic, start, end, text),
+                Measurement("diastolic_bp", diastolic, start, end, text)]
+    return [Measurement(kind, float(value), start, end, text)]
+
+
+def first(measurements, kind):
+    return next((m for m in measurements if m.kind == kind), None)

@@ -7,6 +7,7 @@ never as a politely lower rate. The texts are the classifier's labelled dataset 
 varied wording), with caller details drawn from small lists; a seed makes a run repeatable.
 """
 import asyncio
+import contextlib
 import json
 import random
 import re
@@ -21,6 +22,7 @@ from scheduler.metrics import percentile
 DATASET_DIR = Path(__file__).resolve().parents[1] / "data" / "classifier"
 CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 CREATED = re.compile(r"/requests/(\d+)/")
+MAX_IN_FLIGHT = 64  # requests on the wire at once; the rest wait their turn (and the wait is timed)
 CALLERS = ["", "A. Patel", "J. Smith", "M. Garcia", "neighbour, did not give a name", "K. O'Brien", "L. Nguyen"]
 PLACES = ["", "12 Harbour Street, flat 3", "Central Station, platform 4", "Riverside Park, near the cafe",
           "M6 northbound, junction 19", "St Mary's Primary School", "Oak Lane farm, the barn"]
@@ -107,11 +109,13 @@ async def sign_in(client, username, password):
     return csrf_token(page.text)
 
 
-async def submit(client, token, fields):
-    """POST the intake form once; a stored request answers with a redirect to its page."""
+async def submit(client, token, fields, gate=None):
+    """POST the intake form once; a stored request answers with a redirect to its page. `gate` bounds the
+    requests in flight; the time spent waiting at it counts, as it would in a connection pool's queue."""
     started = time.monotonic()
     try:
-        response = await client.post("/", data={**fields, "csrfmiddlewaretoken": token})
+        async with gate or contextlib.nullcontext():
+            response = await client.post("/", data={**fields, "csrfmiddlewaretoken": token})
     except httpx.HTTPError as error:
         return Submission(time.monotonic() - started, error=f"{type(error).__name__}: {error}")
     seconds = time.monotonic() - started
@@ -129,12 +133,18 @@ async def run(base_url, username, password, *, rate, seconds, seed=0, timeout=60
         raise TrafficError("seconds must be 0 (until stopped) or more")
     maker = RequestMaker(seed)
     report = TrafficReport(rate=rate, planned_seconds=seconds)
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
-    async with httpx.AsyncClient(base_url=base_url, timeout=timeout, limits=limits) as client:
+    # Requests beyond the connection limit wait at an asyncio semaphore, not in httpcore's pool queue:
+    # with thousands queued there, the pool's bookkeeping took the CPU the server under test needed.
+    limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT)
+    gate = asyncio.Semaphore(MAX_IN_FLIGHT)
+    async with httpx.AsyncClient(base_url=base_url, timeout=None, limits=limits) as client:
         token = await sign_in(client, username, password)
 
         async def one(fields):
-            submission = await submit(client, token, fields)
+            try:
+                submission = await asyncio.wait_for(submit(client, token, fields, gate), timeout)
+            except asyncio.TimeoutError:
+                submission = Submission(timeout, error=f"no answer within {timeout:g} s")
             report.submissions.append(submission)
             if on_submission is not None:
                 on_submission(submission)

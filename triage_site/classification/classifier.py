@@ -148,10 +148,15 @@ def classify_batch(texts, findings=None):
     decided = head.decide(probabilities)
     tokens = head.expected_tokens(length_probabilities)
     elapsed_ms = (time.perf_counter() - started) * 1000 / len(texts)
-    thresholds = (float(_setting("TRIAGE_CLASSIFIER_REVIEW_BELOW", 0.45)),
-                  float(_setting("TRIAGE_CLASSIFIER_MATERIAL_P", MATERIAL_P)))
+    thresholds = review_thresholds()
     return [_combine(findings[i], supports[i], probabilities[i], int(decided[i]), float(tokens[i]), head,
                      elapsed_ms, thresholds) for i in range(len(texts))]
+
+
+def review_thresholds():
+    """(flag for review below this probability, raise to 0-1 at this probability of 0-1), from settings."""
+    return (float(_setting("TRIAGE_CLASSIFIER_REVIEW_BELOW", 0.45)),
+            float(_setting("TRIAGE_CLASSIFIER_MATERIAL_P", MATERIAL_P)))
 
 
 def unsure_upward(probs, level, material):

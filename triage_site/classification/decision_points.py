@@ -84,9 +84,8 @@ def point_b(text, matches, readings):
 
 def point_d(readings):
     age = _age_days(readings)
-    band = next(band for band in DANGER_ZONE["band"] if age is None or age < band["max_age_days"])
-    if age is None:
-        band = DANGER_ZONE["band"][-1]
+    bands = DANGER_ZONE["band"]
+    band = next((band for band in bands if age is not None and age < band["max_age_days"]), bands[-1])
     limits = {**DANGER_ZONE["any_age"], "heart_rate": band["heart_rate"], "resp_rate": band["resp_rate"]}
     supports = []
     for reading in readings:
@@ -136,11 +135,14 @@ _RULE_REASON = re.compile(r"^(.*) \(\u201c(.*)\u201d\)$")
 
 def from_rules(found):
     """The red-flag rules' findings as supports: a level-0 rule is point A, a level-1 rule point B."""
+    from .rules import RULES
+
+    levels = {rule.name: rule.level for rule in RULES}
     supports = []
-    for reason in found.reasons if found is not None else []:
+    for name, reason in zip(found.fired, found.reasons) if found is not None else []:
         parsed = _RULE_REASON.match(reason)
         label, evidence = parsed.groups() if parsed else (reason, "")
-        level = 0 if any(rule.reason == label and rule.level == 0 for rule in _rules()) else 1
+        level = levels.get(name, 1)
         supports.append(Support("A" if level == 0 else "B", level, f"{label} (red-flag rule)", evidence))
     return supports
 
@@ -158,9 +160,3 @@ def assess_batch(texts, rule_results, encode=None, encoder_name=None):
     supports = [supports_for(text, found) + from_rules(rules_found)
                 for text, found, rules_found in zip(texts, matches, rule_results)]
     return supports, clause_features
-
-
-def _rules():
-    from . import rules
-
-    return rules.RULES

@@ -62,8 +62,7 @@ def cross_validate(rows, encoder_name=None, folds=10, under_cost=None, c=None):
     scenarios = [row.get("scenario") or f"row-{i}" for i, row in enumerate(rows)]
     texts = [row["text"] for row in rows]
     predicted = [None] * len(rows)
-    thresholds = (float(classifier._setting("TRIAGE_CLASSIFIER_REVIEW_BELOW", 0.45)),
-                  float(classifier._setting("TRIAGE_CLASSIFIER_MATERIAL_P", classifier.MATERIAL_P)))
+    thresholds = classifier.review_thresholds()
     for train_index, test_index in GroupKFold(n_splits=folds).split(texts, groups=scenarios):
         train_rows = [rows[i] for i in train_index]
         vectorizer, urgency_model, length_model = head_module.fit(

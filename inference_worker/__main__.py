@@ -20,17 +20,18 @@ def main(argv=None):
                         help="tiny, smollm2, qwen3-0.6b, qwen3-4b or a model directory (default: %(default)s)")
     parser.add_argument("--device", default=defaults["device"], help="auto, cpu or cuda (default: %(default)s)")
     parser.add_argument("--policy", default=defaults["policy"], choices=POLICIES)
-    parser.add_argument("--max-answer-tokens", type=int, default=defaults["max_answer_tokens"])
+    parser.add_argument("--max-answer-tokens", type=int, default=defaults["max_answer_tokens"],
+                        help="default: TRIAGE_MAX_ANSWER_TOKENS, else by device (CPU 200, CUDA 400)")
     args = parser.parse_args(argv)
-    if args.max_answer_tokens < 1:
+    if args.max_answer_tokens is not None and args.max_answer_tokens < 1:
         parser.error("--max-answer-tokens must be at least 1")
 
     stop_event = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop_event.set())
-    service = build_service(model_name=args.model, device=args.device, policy=args.policy,
-                            max_answer_tokens=args.max_answer_tokens, model_cache=defaults["model_cache"],
-                            resend_interval=defaults["resend_interval"])
+    settings = dict(defaults, model_name=args.model, device=args.device, policy=args.policy,
+                    max_answer_tokens=args.max_answer_tokens)
+    service = build_service(**settings)
     service.run(stop_event)
     logger.info("inference worker stopped")
 

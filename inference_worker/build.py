@@ -1,7 +1,28 @@
 """Builds the inference service (model, engine, scheduler, store) from settings or from arguments."""
 import logging
+from dataclasses import dataclass
 
 logger = logging.getLogger("inference_worker")
+
+
+@dataclass(frozen=True)
+class DeviceDefaults:
+    """What an unset ("auto") setting becomes on one kind of device."""
+
+    max_batch_size: int
+    urgent_batch_size: int | None   # batch cap while urgency-0 work runs (None: off)
+    max_answer_tokens: int
+    token_budget: int               # tokens a step may run (prefill chunks + decodes)
+
+
+# CPU, from benchmarks/cpu_batch.py (SmolLM2-135M fp32, 2 cores; docs/benchmarks.md): one request decodes at
+# ~11 tokens/s; a batch of 8 gives ~5x the aggregate at ~0.6x the per-request speed, 16 only ~7x at ~0.4x. So a
+# batch of 8, a batch of 1 while urgency-0 work runs (its answer gets every core), and 200-token answers: 400 at
+# ~11 tokens/s would take ~37 s, over the 30 s target for a level-0 answer. Steps of at most 512 tokens: prefill
+# runs at ~300 tokens/s, so a 2,048-token step would hold an arriving level-0 request for ~6 s.
+CPU_DEFAULTS = DeviceDefaults(max_batch_size=8, urgent_batch_size=1, max_answer_tokens=200, token_budget=512)
+# CUDA: decoding is memory-bound, so a big batch costs each answer little.
+CUDA_DEFAULTS = DeviceDefaults(max_batch_size=64, urgent_batch_size=None, max_answer_tokens=400, token_budget=2048)
 
 
 def pick_device(requested):
@@ -12,8 +33,44 @@ def pick_device(requested):
     return requested
 
 
-def build_service(*, model_name, device, policy, max_answer_tokens, model_cache=None, resend_interval=30.0):
-    from .engine import Engine, EngineConfig
+def device_defaults(device):
+    return CUDA_DEFAULTS if str(device).startswith("cuda") else CPU_DEFAULTS
+
+
+def resolve_answer_tokens(device, max_answer_tokens=None):
+    """The setting, else the device's default."""
+    return max_answer_tokens or device_defaults(device).max_answer_tokens
+
+
+def engine_config(device, *, policy, eos_token_ids=(), max_answer_tokens=None, max_prompt_tokens=1024,
+                  max_batch_size=None, urgent_batch_size=None, kv_cache_max_mb=256, prefix_caching=True):
+    """The EngineConfig for `device` ("cpu" or "cuda..."): None settings take the device's defaults;
+    urgent_batch_size 0 turns the urgent batch off. The KV cache is sized for the longest prompt plus the longest
+    answer (max_model_len), and on the CPU capped at kv_cache_max_mb."""
+    from .engine import EngineConfig
+
+    defaults = device_defaults(device)
+    if urgent_batch_size is None:
+        urgent_batch_size = defaults.urgent_batch_size
+    return EngineConfig(
+        policy=policy,
+        max_batch_size=max_batch_size or defaults.max_batch_size,
+        token_budget=max(defaults.token_budget, max_batch_size or 0),
+        urgent_batch_size=urgent_batch_size or None,
+        max_model_len=max_prompt_tokens + resolve_answer_tokens(device, max_answer_tokens),
+        kv_cache_max_mb=kv_cache_max_mb,
+        eos_token_ids=list(eos_token_ids),
+        enable_prefix_caching=prefix_caching,
+    )
+
+
+def build_service(*, model_name, device, policy, max_answer_tokens=None, model_cache=None, resend_interval=30.0,
+                  max_prompt_tokens=1024, max_batch_size=None, urgent_batch_size=None, kv_cache_max_mb=256,
+                  answer_sampling=None, prefix_caching=True, store=None):
+    """answer_sampling: SamplingParams fields for every answer (temperature, top_p, repetition_penalty,
+    no_repeat_ngram_size, seed, stop); None is greedy. store: the database's RequestStore unless given (an
+    evaluation passes an in-memory one)."""
+    from .engine import Engine
     from .model_loading import load_model
     from .service import InferenceService
     from .store import RequestStore
@@ -22,6 +79,14 @@ def build_service(*, model_name, device, policy, max_answer_tokens, model_cache=
     logger.info("loading model %s on %s", model_name, device)
     model, tokenizer = load_model(model_name, device=device, cache_dir=model_cache)
     eos = tokenizer.eos_token_id
-    engine = Engine(model, EngineConfig(policy=policy, eos_token_ids=[eos] if eos is not None else []), device=device)
-    return InferenceService(engine, tokenizer, RequestStore(), max_answer_tokens=max_answer_tokens,
-                            resend_interval=resend_interval)
+    max_answer_tokens = resolve_answer_tokens(device, max_answer_tokens)
+    config = engine_config(device, policy=policy, eos_token_ids=[eos] if eos is not None else [],
+                           max_answer_tokens=max_answer_tokens, max_prompt_tokens=max_prompt_tokens,
+                           max_batch_size=max_batch_size, urgent_batch_size=urgent_batch_size,
+                           kv_cache_max_mb=kv_cache_max_mb, prefix_caching=prefix_caching)
+    logger.info("engine: batch %d (%s while urgency-0 work runs), prompts up to %d tokens, answers up to %d",
+                config.max_batch_size, config.urgent_batch_size or "no smaller batch", max_prompt_tokens,
+                max_answer_tokens)
+    engine = Engine(model, config, device=device)
+    return InferenceService(engine, tokenizer, store or RequestStore(), max_answer_tokens=max_answer_tokens,
+                            resend_interval=resend_interval, answer_sampling=answer_sampling)

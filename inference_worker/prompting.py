@@ -7,15 +7,33 @@ SYSTEM_PROMPT = (
 )
 
 
-def build_prompt_ids(tokenizer, text, location=""):
+GROUNDING = (
+    "The dispatcher is already reading the protocol card below to the caller. Tailor its steps to this "
+    "caller in a few short numbered lines. Never contradict the card."
+)
+
+
+def system_text(cards=()):
+    """The system prompt, then each card: the part many requests share, so the engine's prefix cache
+    serves it once for them all."""
+    parts = [SYSTEM_PROMPT]
+    for card in cards:
+        steps = "\n".join(f"{number}. {step}" for number, step in enumerate(card["steps"], start=1))
+        parts.append(f"{GROUNDING}\nProtocol card: {card['title']}\n{steps}")
+    return "\n\n".join(parts)
+
+
+def build_prompt_ids(tokenizer, text, location="", cards=()):
+    """The prompt's token ids: system text (with the protocol cards shown), then the caller's report."""
     report = text if not location else f"{text}\nLocation: {location}"
+    system = system_text(cards)
     if getattr(tokenizer, "chat_template", None):
-        messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": report}]
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": report}]
         ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
         if isinstance(ids, dict) or hasattr(ids, "input_ids"):
             ids = ids["input_ids"]
         return list(ids)
-    return tokenizer(f"{SYSTEM_PROMPT}\n\nCaller: {report}\n\nDispatcher guidance:\n")["input_ids"]
+    return tokenizer(f"{system}\n\nCaller: {report}\n\nDispatcher guidance:\n")["input_ids"]
 
 
 class AnswerText:

@@ -8,7 +8,10 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from .engine.sampling import SamplingParams
+from .guard import DegenerationGuard
 from .prompting import AnswerText, build_prompt_ids
+from .stop_strings import find_stop, partial_stop_length
 
 logger = logging.getLogger(__name__)
 
@@ -19,6 +22,8 @@ class ActiveRequest:
     prompt_tokens: int
     urgency: int
     answer: AnswerText
+    guard: DegenerationGuard = field(default_factory=DegenerationGuard)
+    stop: tuple = ()  # stop strings: the answer ends where one begins
     started: bool = False
     pending_delta: str = ""
     last_flush: float = 0.0
@@ -27,8 +32,11 @@ class ActiveRequest:
 
 class InferenceService:
     def __init__(self, engine, tokenizer, store, *, max_answer_tokens=400, reconcile_interval=1.0,
-                 stream_interval=0.1, save_interval=1.0, heartbeat_interval=1.0, resend_interval=30.0):
+                 stream_interval=0.1, save_interval=1.0, heartbeat_interval=1.0, resend_interval=30.0,
+                 answer_sampling=None):
         self.engine = engine
+        # each answer's SamplingParams, from the TRIAGE_ANSWER_* settings (None: greedy); bad ones fail at start
+        self.sampling = SamplingParams(**(answer_sampling or {}))
         self.tokenizer = tokenizer
         self.store = store
         self.max_answer_tokens = max_answer_tokens
@@ -43,6 +51,7 @@ class InferenceService:
         self._last_heartbeat = float("-inf")
         self._tokens_since_heartbeat = 0
         self.completed = 0
+        self.withdrawn = 0
 
     # --- the loop -------------------------------------------------------------------------
     def run(self, stop_event):
@@ -106,19 +115,37 @@ class InferenceService:
                 self.engine.set_urgency(request_id, active.urgency)
 
     def _admit(self, queued):
-        prompt_ids = build_prompt_ids(self.tokenizer, queued.text, queued.location)
+        prompt_ids = build_prompt_ids(self.tokenizer, queued.text, queued.location, queued.cards)
         waited = time.time() - queued.created_at.timestamp()
-        self.engine.add_request(
-            queued.request_id,
-            prompt_ids,
-            urgency=queued.urgency,
-            predicted_output_tokens=min(queued.predicted_output_tokens, self.max_answer_tokens),
-            max_new_tokens=self.max_answer_tokens,
-            arrival_time=self.engine.clock() - max(waited, 0.0),
-        )
+        longest_prompt = self.engine.max_model_len - self.max_answer_tokens
+        if len(prompt_ids) > longest_prompt:
+            self._refuse(queued.request_id, f"the report is too long for the guidance model: its prompt is "
+                                            f"{len(prompt_ids)} tokens and at most {longest_prompt} fit "
+                                            f"(TRIAGE_MAX_PROMPT_TOKENS); shorten the report and submit it again")
+            return
+        try:
+            self.engine.add_request(
+                queued.request_id,
+                prompt_ids,
+                urgency=queued.urgency,
+                predicted_output_tokens=min(queued.predicted_output_tokens, self.max_answer_tokens),
+                max_new_tokens=self.max_answer_tokens,
+                arrival_time=self.engine.clock() - max(waited, 0.0),
+                sampling=self.sampling,
+            )
+        except ValueError as error:  # this one request cannot run; the others must
+            self._refuse(queued.request_id, f"guidance could not be generated: {error}")
+            return
         self.active[queued.request_id] = ActiveRequest(
-            queued.request_id, len(prompt_ids), queued.urgency, AnswerText(self.tokenizer)
+            queued.request_id, len(prompt_ids), queued.urgency, AnswerText(self.tokenizer),
+            guard=DegenerationGuard(queued.text, queued.location), stop=self.sampling.stop,
         )
+
+    def _refuse(self, request_id, reason):
+        """Fail one request the engine cannot take, with a reason its page shows. Raising instead would
+        abort the reconciliation on every pass and hold back every request queued after it."""
+        logger.warning("request %s refused: %s", request_id, reason)
+        self.store.mark_failed(request_id, reason)
 
     # --- one engine step --------------------------------------------------------------------
     def _step(self):
@@ -137,32 +164,72 @@ class InferenceService:
             if active is None:
                 continue
             self._tokens_since_heartbeat += len(output.new_token_ids)
-            self._record_tokens(active, output.new_token_ids, now)
-            if output.finished:
-                self._finish(active)
+            self._record_tokens(active, output.new_token_ids, output.finished, now)
 
-    def _record_tokens(self, active, new_token_ids, now):
+    def _record_tokens(self, active, new_token_ids, finished, now):
+        """A step's tokens: the answer ends at a stop string or when the engine says so; before anything is
+        streamed or saved, the guard may withdraw it."""
         if not active.started:
             active.started = True
             self.store.mark_running(active.request_id, active.prompt_tokens)
-        active.pending_delta += active.answer.extend(new_token_ids)
-        if now - active.last_flush >= self.stream_interval and active.pending_delta:
+        delta = active.answer.extend(new_token_ids)
+        active.pending_delta += delta
+        stop_at = find_stop(active.answer.text, active.stop, len(delta)) if active.stop else None
+        if stop_at is not None:
+            self.engine.cancel(active.request_id)  # the engine cannot see text: stop it here
+            self._finish(active, active.answer.text[:stop_at])
+            return
+        if finished:
+            self._finish(active, active.answer.text)
+            return
+        flush_due = now - active.last_flush >= self.stream_interval and active.pending_delta
+        save_due = now - active.last_saved >= self.save_interval
+        if not (flush_due or save_due):
+            return
+        reason = active.guard.check(active.answer.text)
+        if reason is not None:
+            self._withdraw(active, active.answer.text, reason)
+            return
+        if flush_due:
             self._flush(active, now)
-        if now - active.last_saved >= self.save_interval:
+        if save_due:
             active.last_saved = now
             self.store.save_progress(active.request_id, active.answer.text, len(active.answer.token_ids))
 
-    def _flush(self, active, now):
-        self.store.publish_delta(active.request_id, active.pending_delta, len(active.answer.token_ids))
-        active.pending_delta = ""
+    def _flush(self, active, now, final=False):
+        """Stream what is pending, except a tail that may be the start of a stop string."""
+        held = 0 if final else partial_stop_length(active.answer.text, active.stop)
+        ready = active.pending_delta[:max(0, len(active.pending_delta) - held)]
+        if ready:
+            self.store.publish_delta(active.request_id, ready, len(active.answer.token_ids))
+            active.pending_delta = active.pending_delta[len(ready):]
         active.last_flush = now
 
-    def _finish(self, active):
+    def _finish(self, active, text):
+        """The answer is complete as ``text`` (the decoded answer, cut at a stop string): stored and streamed,
+        or withdrawn if the guard objects to it."""
+        reason = active.guard.check_finished(text)
+        if reason is not None:
+            self._withdraw(active, text, reason)
+            return
+        cut = len(active.answer.text) - len(text)  # what came after the stop string is never streamed
+        active.pending_delta = active.pending_delta[:max(0, len(active.pending_delta) - cut)]
         if active.pending_delta:
-            self._flush(active, time.monotonic())
-        self.store.mark_done(active.request_id, active.answer.text.strip(), len(active.answer.token_ids))
+            self._flush(active, time.monotonic(), final=True)
+        self.store.mark_done(active.request_id, text.strip(), len(active.answer.token_ids))
         del self.active[active.request_id]
         self.completed += 1
+
+    def _withdraw(self, active, text, reason):
+        """A degenerate answer: stop generating at once and keep it for the audit, marked withdrawn
+        so nobody relays it to a caller."""
+        self.engine.cancel(active.request_id)
+        tokens = len(active.answer.token_ids)
+        logger.warning("request %s: answer withdrawn after %d tokens: %s", active.request_id, tokens, reason)
+        self.store.mark_withdrawn(active.request_id, text.strip(), tokens, reason)
+        del self.active[active.request_id]
+        self.completed += 1
+        self.withdrawn += 1
 
     def heartbeat(self):
         """Publish queue order and throughput: the board's positions come from here."""
@@ -171,7 +238,8 @@ class InferenceService:
         stats = dict(self.engine.stats())
         stats["tokens_per_second"] = round(self._tokens_since_heartbeat / elapsed, 1) if elapsed else 0.0
         stats["active_requests"] = len(self.active)
-        stats["completed"] = self.completed
+        stats["completed"] = self.completed  # withdrawn answers included
+        stats["withdrawn"] = self.withdrawn
         self._tokens_since_heartbeat = 0
         self._last_heartbeat = now
         try:

@@ -27,8 +27,20 @@ def worker_settings():
         "device": settings.TRIAGE_INFERENCE_DEVICE,
         "policy": settings.TRIAGE_SCHEDULER_POLICY,
         "max_answer_tokens": settings.TRIAGE_MAX_ANSWER_TOKENS,
+        "max_prompt_tokens": settings.TRIAGE_MAX_PROMPT_TOKENS,
+        "max_batch_size": settings.TRIAGE_MAX_BATCH_SIZE,
+        "urgent_batch_size": settings.TRIAGE_URGENT_BATCH_SIZE,
+        "kv_cache_max_mb": settings.TRIAGE_KV_CACHE_MAX_MB,
+        "prefix_caching": settings.TRIAGE_PREFIX_CACHING,
         "model_cache": settings.TRIAGE_MODEL_CACHE,
         "resend_interval": settings.TRIAGE_RESEND_INTERVAL_S,
+        "answer_sampling": {
+            "temperature": settings.TRIAGE_ANSWER_TEMPERATURE,
+            "top_p": settings.TRIAGE_ANSWER_TOP_P,
+            "repetition_penalty": settings.TRIAGE_ANSWER_REPETITION_PENALTY,
+            "no_repeat_ngram_size": settings.TRIAGE_ANSWER_NO_REPEAT_NGRAM,
+            "seed": settings.TRIAGE_ANSWER_SEED,
+        },
     }
 
 
@@ -47,6 +59,7 @@ class QueuedRequest:
     urgency: int
     predicted_output_tokens: int
     created_at: datetime
+    cards: tuple = ()  # the protocol cards shown, as {"id", "title", "steps"}: the prompt is grounded in them
 
 
 class RequestStore:
@@ -54,10 +67,12 @@ class RequestStore:
 
     def __init__(self, worker_name=None):
         from triage_site.dispatch import services as dispatch_services
+        from triage_site.guidance import selection as guidance
         from triage_site.intake import selectors, services, tasks
         from triage_site.live import events, worker_link
 
         self._dispatch = dispatch_services
+        self._guidance = guidance
         self._events = events
         self._selectors = selectors
         self._services = services
@@ -74,9 +89,14 @@ class RequestStore:
     def queued(self, exclude_ids=()):
         return [
             QueuedRequest(pk, text, location, UNCLASSIFIED_URGENCY if urgency is None else urgency,
-                          predicted or UNPREDICTED_OUTPUT_TOKENS, created)
-            for pk, text, location, urgency, predicted, created in self._selectors.queued_for_generation(exclude_ids)
+                          predicted or UNPREDICTED_OUTPUT_TOKENS, created, self._card_texts(cards))
+            for pk, text, location, urgency, predicted, created, cards
+            in self._selectors.queued_for_generation(exclude_ids)
         ]
+
+    def _card_texts(self, references):
+        return tuple({"id": card.id, "title": card.title, "steps": list(card.steps)}
+                     for card in self._guidance.shown_cards(references))
 
     def open_urgencies(self, request_ids):
         """Current urgency of each still-open request among `request_ids` (closed ones are absent)."""
@@ -93,6 +113,10 @@ class RequestStore:
 
     def mark_done(self, request_id, answer, generated_tokens):
         return self._services.mark_done(request_id, answer=answer, generated_tokens=generated_tokens)
+
+    def mark_withdrawn(self, request_id, answer, generated_tokens, reason):
+        return self._services.mark_withdrawn(request_id, answer=answer, generated_tokens=generated_tokens,
+                                             reason=reason)
 
     def mark_failed(self, request_id, error):
         return self._services.mark_failed(request_id, error=error)

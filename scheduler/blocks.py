@@ -3,6 +3,10 @@
 Why a reservation: (re)admission reserves a request's whole (re)prefill plus its next token, and decoding grows
 it a block at a time, so an engine that allocates physical blocks lazily never runs out inside a step. This is the
 one count of blocks: the engine's cache keeps only block ids and reports these numbers.
+
+Prefix caching (the engine shares the blocks of equal prompt prefixes) changes nothing here: a request's
+reservation still counts every block its tokens need, shared or not, so the sum of reservations bounds the distinct
+blocks in use and sharing can never admit more than the device holds (Scheduler._skip_cached_prefixes).
 """
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ class SchedulerConfig:
 
     policy: str = "semantic"
     max_batch_size: int = 16
+    urgent_batch_size: int | None = None  # batch cap while an urgency-0 request runs or waits (None: no cap)
     token_budget: int = 2048          # max tokens (prefill chunks + decodes) per step
     kv_block_size: int = 16
     kv_device_blocks: int = 10_000    # device KV capacity in blocks
@@ -31,6 +32,8 @@ class SchedulerConfig:
         if self.policy not in POLICIES:
             raise ValueError(f"policy must be one of {POLICIES}, got {self.policy!r}")
         _positive_int("max_batch_size", self.max_batch_size)
+        if self.urgent_batch_size is not None:
+            _positive_int("urgent_batch_size", self.urgent_batch_size)
         _positive_int("token_budget", self.token_budget)
         _positive_int("kv_block_size", self.kv_block_size)
         _positive_int("kv_device_blocks", self.kv_device_blocks)

@@ -24,9 +24,12 @@ _LEAST_URGENT_FIRST = LEVELS[::-1]
 class Scheduler:
     """Continuous-batching scheduler for fcfs / sjf / pjf / semantic policies (see docs/scheduler.md)."""
 
-    def __init__(self, config: SchedulerConfig) -> None:
+    def __init__(self, config: SchedulerConfig, prefix_hit=None) -> None:
         config.validate()
         self.config = config
+        # engine hook, prefix_hit(req) -> prompt tokens whose KV it already holds (a multiple of the block
+        # size, < req.prefill_target): a fresh (re)prefill starts there (see _skip_cached_prefixes)
+        self.prefix_hit = prefix_hit
         self._key = PRIORITY_KEYS[config.policy]
         self._urgency_preemption = config.preemption and config.policy == "semantic"
         self._aging_on = config.aging and config.policy in URGENCY_POLICIES
@@ -148,7 +151,11 @@ class Scheduler:
         plan = StepPlan()
         if len(self._waiting):
             self._admit_and_preempt(now, plan)
+        if self.config.urgent_batch_size is not None:
+            self._shrink_batch(now, plan)
         decoding, prefilling = self._ensure_decode_blocks(now, plan)
+        if self.prefix_hit is not None:
+            self._skip_cached_prefixes(prefilling)
         self._fill_batch(plan, decoding, prefilling)
         self._plan = plan
         return plan
@@ -189,6 +196,37 @@ class Scheduler:
                 return urgency
         return -1
 
+    def _batch_cap(self, cand: SchedRequest | None = None) -> int:
+        """How many requests may run (with `cand`: how many may run for it to be admitted without displacing).
+
+        max_batch_size; but while a request of assigned urgency 0 runs or waits, urgent_batch_size, raised to
+        the number of running class-0 requests. Why: on a CPU decoding is compute-bound, so every request in the
+        batch slows every other, and a small batch gives the life-threatening answer the cores. Requests of class
+        0 (native, or aged up to it) are never held back by it, only by max_batch_size: so aging still bounds
+        every request's wait (a lower class starves only without aging, as it would anyway). Aged requests do
+        not shrink the batch: aging bounds waiting, it does not make a request an emergency."""
+        cfg = self.config
+        cap = cfg.urgent_batch_size
+        if cap is None or (cand is not None and cand.effective_urgency == MOST_URGENT) \
+                or not (self._running_counts[MOST_URGENT] or self._waiting_counts[MOST_URGENT]):
+            return cfg.max_batch_size
+        top_class = sum(1 for r in self._running.values() if r.effective_urgency == MOST_URGENT)
+        return min(cfg.max_batch_size, max(cap, top_class))
+
+    def _shrink_batch(self, now: float, plan: StepPlan) -> None:
+        """Pause the lowest-priority running requests past their minimum run until at most _batch_cap() run.
+        KEEP: their KV stays on the device for a cheap resume, and a paused request holds no compute.
+
+        An arriving urgency-0 request displaces one request to be admitted (_admit_and_preempt); this pauses
+        the rest, and also shrinks the batch when an override makes a running request urgency 0."""
+        excess = len(self._running) - self._batch_cap()
+        if excess <= 0:
+            return
+        eligible = [r for r in self._running.values() if r.steps_since_resume >= self.config.min_run_steps]
+        eligible.sort(key=self._key, reverse=True)
+        for victim in eligible[:excess]:
+            self._preempt(victim, PreemptAction.KEEP, now, plan)
+
     def _apply_aging(self) -> None:
         waiting = self._waiting
         for req in self._aging.promote_due(self._admissions):
@@ -210,7 +248,7 @@ class Scheduler:
             cand = waiting.peek()
             if cand is None or cand.request_id in preempted_now:
                 return
-            batch_full = len(running) >= cfg.max_batch_size
+            batch_full = len(running) >= self._batch_cap(cand)
             if batch_full and not self._may_displace(cand):
                 return  # the usual case in a busy step, decided without the KV check
             kv_short = self._extra_blocks_to_admit(cand) > self._free_blocks()
@@ -334,6 +372,20 @@ class Scheduler:
         self._admissions += 1
 
     # ------------------------------------------------------------------ batch and progress
+    def _skip_cached_prefixes(self, prefilling: list) -> None:
+        """A (re)prefill that has not started asks the engine's prefix cache how many of its leading tokens it
+        already holds and starts after them, so they cost neither compute nor token budget.
+
+        Asked after this step's preemptions, so no hit is undone within the step. The device reservation stays
+        the request's full need (admission_blocks), as if nothing were shared: sharing only leaves blocks
+        unused, so the engine never runs out of blocks for what was admitted."""
+        prefix_hit = self.prefix_hit
+        for req in prefilling:
+            if req.computed_tokens == 0:
+                hit = prefix_hit(req)
+                assert 0 <= hit < req.prefill_target, (req, hit)
+                req.computed_tokens = hit
+
     def _ensure_decode_blocks(self, now: float, plan: StepPlan) -> tuple:
         """Grow each decoding request by a block when needed; preempt (freeing KV) if the device is full.
         Returns (decoding, prefilling) running requests, in running order, for _fill_batch (one scan, not two)."""

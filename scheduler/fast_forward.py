@@ -31,8 +31,11 @@ class FastForwardScheduler(Scheduler):
             cap = req.max_output_tokens
             if cap is not None and cap - req.generated_tokens < limit:
                 limit = cap - req.generated_tokens
+        cap = self._batch_cap()
+        if len(self._running) > cap:
+            return 0  # schedule() shrinks the batch first
         if len(self._waiting):
-            if len(self._running) < self.config.max_batch_size:
+            if len(self._running) < cap:
                 return 0  # admission blocked only by KV: let the full logic decide
             if self._urgency_preemption:
                 top = self._waiting.peek()

@@ -75,7 +75,9 @@ def test_the_scheduler_knows_nothing_of_django_torch_or_the_other_packages():
 
 
 def test_the_web_project_reaches_the_worker_only_through_the_embedded_launcher(graph):
+    """And the guidance evaluation, whose --generate runs the worker's model as the worker would."""
     assert _importers(graph, "triage_site", "inference_worker") == [
+        ("triage_site.guidance.management.commands.evaluate_guidance", "inference_worker.answer_check"),
         ("triage_site.live.management.commands.serve", "inference_worker.embedded")]
 
 

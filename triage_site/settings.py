@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 import plotly
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -21,6 +22,20 @@ def env_bool(name, default):
     if value is None:
         return default
     return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name, default, minimum=1):
+    """An integer setting; unset, empty or "auto" gives `default` (None: the code that reads it decides)."""
+    value = os.environ.get(name, "").strip()
+    if value.lower() in ("", "auto"):
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer or 'auto', got {value!r}") from None
+    if number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {number}")
+    return number
 
 
 def env_list(name, default):
@@ -52,6 +67,7 @@ INSTALLED_APPS = [
     "axes",
     "triage_site.intake",
     "triage_site.classification",
+    "triage_site.guidance",
     "triage_site.dispatch",
     "triage_site.live",
     "triage_site.simulation",
@@ -173,11 +189,28 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "inte
 # Inference worker.
 TRIAGE_INFERENCE_MODEL = os.environ.get("TRIAGE_INFERENCE_MODEL", "smollm2")
 TRIAGE_INFERENCE_DEVICE = os.environ.get("TRIAGE_INFERENCE_DEVICE", "auto")
-TRIAGE_MAX_ANSWER_TOKENS = int(os.environ.get("TRIAGE_MAX_ANSWER_TOKENS", "400"))
 TRIAGE_SCHEDULER_POLICY = os.environ.get("TRIAGE_SCHEDULER_POLICY", "semantic")
+# Engine sizes. None ("auto", the default where shown): the worker picks by device, from measurements
+# (inference_worker/build.py: CPU and CUDA defaults, benchmarks/cpu_batch.py).
+TRIAGE_MAX_ANSWER_TOKENS = env_int("TRIAGE_MAX_ANSWER_TOKENS", None)       # CPU 200, CUDA 400
+TRIAGE_MAX_PROMPT_TOKENS = env_int("TRIAGE_MAX_PROMPT_TOKENS", 1024)       # longer prompts are refused
+TRIAGE_MAX_BATCH_SIZE = env_int("TRIAGE_MAX_BATCH_SIZE", None)             # CPU 8, CUDA 64
+TRIAGE_URGENT_BATCH_SIZE = env_int("TRIAGE_URGENT_BATCH_SIZE", None, minimum=0)  # CPU 1, CUDA 0 (0: off)
+TRIAGE_KV_CACHE_MAX_MB = env_int("TRIAGE_KV_CACHE_MAX_MB", 256)            # the CPU KV pool's cap
+TRIAGE_PREFIX_CACHING = env_bool("TRIAGE_PREFIX_CACHING", True)  # reuse the KV of shared prompt prefixes
 TRIAGE_MODEL_CACHE = Path(os.environ.get("TRIAGE_MODEL_CACHE", VAR_DIR / "models"))
 # How often the worker re-sends requests whose classification was never enqueued or was lost.
 TRIAGE_RESEND_INTERVAL_S = float(os.environ.get("TRIAGE_RESEND_INTERVAL_S", "30"))
+# How answers are sampled (inference_worker/engine/sampling.py). SmolLM2-135M loops under plain greedy decoding:
+# `benchmarks/answer_sampling.py` (12 reports, 160 tokens) had the degeneration guard withdraw 9 of 12 greedy
+# answers and none under repetition_penalty 1.2, which also left the fewest repeated phrases short of 1.3's
+# rambling. No n-gram ban by default: transformers applies it to the prompt too, so it would forbid quoting
+# the protocol card; greedy (temperature 0) keeps answers reproducible for the audit. A seed reproduces sampling.
+TRIAGE_ANSWER_TEMPERATURE = float(os.environ.get("TRIAGE_ANSWER_TEMPERATURE", "0"))
+TRIAGE_ANSWER_TOP_P = float(os.environ.get("TRIAGE_ANSWER_TOP_P", "1.0"))
+TRIAGE_ANSWER_REPETITION_PENALTY = float(os.environ.get("TRIAGE_ANSWER_REPETITION_PENALTY", "1.2"))
+TRIAGE_ANSWER_NO_REPEAT_NGRAM = env_int("TRIAGE_ANSWER_NO_REPEAT_NGRAM", 0, minimum=0)    # 0: off
+TRIAGE_ANSWER_SEED = env_int("TRIAGE_ANSWER_SEED", None, minimum=0)                       # unset: a fresh seed
 
 # Urgency classifier: a packaged MiniLM encoder by default; a Hugging Face id or a local
 # path for sites with bigger models (loaded offline).

@@ -7,6 +7,7 @@ and the engine appends them, reports them and tells the scheduler which requests
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
@@ -18,7 +19,10 @@ from .batch import StepBatch
 from .config import EngineConfig
 from .kv_cache import PagedKVCache, kv_bytes_per_block
 from .model_runner import ModelRunner
+from .sampling import GREEDY, SamplingParams
 from .sequence import Sequence
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -49,29 +53,62 @@ class Engine:
         head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
         num_device_blocks = self._device_block_count(cfg.num_hidden_layers, cfg.num_key_value_heads, head_dim)
         self.kv = PagedKVCache(cfg.num_hidden_layers, cfg.num_key_value_heads, head_dim, config.kv_block_size,
-                               num_device_blocks, config.kv_host_blocks, self.dtype, self.device)
+                               num_device_blocks, config.kv_host_blocks, self.dtype, self.device,
+                               prefix_caching=config.enable_prefix_caching)
         self.runner = ModelRunner(model, self.kv, self.device, self.max_model_len)
-        self.sched = Scheduler(config.scheduler_config(num_device_blocks))
+        self.sched = Scheduler(config.scheduler_config(num_device_blocks),
+                               prefix_hit=self._match_prefix if config.enable_prefix_caching else None)
+        self._prefix_queries: dict[object, tuple[int, int]] = {}  # request -> (tokens asked, tokens hit)
         self.eos = set(int(t) for t in (config.eos_token_ids or ()))
         self.seqs: dict[object, Sequence] = {}
         self._stats = dict(steps=0, graph_steps=0, generated_tokens=0, prefill_tokens=0, busy_s=0.0,
-                           preemptions=0, swaps_out=0, swaps_in=0, recomputes=0, finished=0, cancelled=0)
+                           preemptions=0, swaps_out=0, swaps_in=0, recomputes=0, finished=0, cancelled=0,
+                           prefix_cache_hit_tokens=0, prefix_cache_queried_tokens=0)
         if self.device.type == "cuda" and config.use_cuda_graphs:
             sizes = config.graph_batch_sizes or _default_graph_sizes(config.max_batch_size)
             with torch.inference_mode():
                 self.runner.capture_graphs(sorted(set(min(s, config.max_batch_size) for s in sizes)))
 
     def _device_block_count(self, num_layers: int, num_kv_heads: int, head_dim: int) -> int:
-        """config.kv_device_blocks; else a kv_cache_fraction of free CUDA memory; else (CPU) enough for a
-        full batch at max length."""
+        """config.kv_device_blocks; else a kv_cache_fraction of free CUDA memory; else (CPU) a full batch at
+        max_model_len, capped at kv_cache_max_mb. A pool the engine sizes itself must hold one request of
+        max_model_len, or no request of the allowed length could ever finish: a clear error at start instead."""
         config = self.config
+        bytes_per_block = kv_bytes_per_block(num_layers, num_kv_heads, head_dim, config.kv_block_size, self.dtype)
         if config.kv_device_blocks is not None:
-            return config.kv_device_blocks
+            blocks = config.kv_device_blocks
+        else:
+            blocks = self._sized_block_count(bytes_per_block)
+            self._require_one_full_request(blocks, bytes_per_block)
+        self._log_kv_size(blocks, bytes_per_block)
+        return blocks
+
+    def _sized_block_count(self, bytes_per_block: int) -> int:
+        config = self.config
         if self.device.type == "cuda":
             free, _ = torch.cuda.mem_get_info(self.device)
-            bytes_per_block = kv_bytes_per_block(num_layers, num_kv_heads, head_dim, config.kv_block_size, self.dtype)
             return int(free * config.kv_cache_fraction) // bytes_per_block
-        return config.max_batch_size * blocks_for(self.max_model_len, config.kv_block_size)
+        full_batch = config.max_batch_size * blocks_for(self.max_model_len, config.kv_block_size)
+        if config.kv_cache_max_mb is None:
+            return full_batch
+        return min(full_batch, int(config.kv_cache_max_mb * 2**20) // bytes_per_block)
+
+    def _require_one_full_request(self, blocks: int, bytes_per_block: int) -> None:
+        need = blocks_for(self.max_model_len, self.config.kv_block_size)
+        if blocks < need:
+            raise ValueError(
+                f"the KV cache holds {blocks} blocks ({blocks * bytes_per_block / 2**20:.1f} MB) but one request of "
+                f"max_model_len {self.max_model_len} tokens (longest prompt + longest answer) needs {need} blocks "
+                f"({need * bytes_per_block / 2**20:.1f} MB): raise the KV memory cap (kv_cache_max_mb, "
+                f"TRIAGE_KV_CACHE_MAX_MB) or lower the prompt or answer limits "
+                f"(TRIAGE_MAX_PROMPT_TOKENS, TRIAGE_MAX_ANSWER_TOKENS)")
+
+    def _log_kv_size(self, blocks: int, bytes_per_block: int) -> None:
+        block_size = self.config.kv_block_size
+        logger.info("KV cache on %s: %d blocks x %d tokens = %d tokens, %.1f MB (max_model_len %d, "
+                    "%.1f full-length requests)", self.device, blocks, block_size, blocks * block_size,
+                    blocks * bytes_per_block / 2**20, self.max_model_len,
+                    blocks / blocks_for(self.max_model_len, block_size))
 
     # ------------------------------------------------------------------ requests
     @staticmethod
@@ -79,7 +116,9 @@ class Engine:
         return time.perf_counter()
 
     def add_request(self, request_id, prompt_token_ids: list[int], urgency: int, predicted_output_tokens: int,
-                    max_new_tokens: int, arrival_time: float | None = None) -> None:
+                    max_new_tokens: int, arrival_time: float | None = None,
+                    sampling: SamplingParams | None = None) -> None:
+        """Queue a request; ``sampling`` None is greedy. Its stop strings are the caller's to apply (no text here)."""
         if request_id in self.seqs:
             raise ValueError(f"duplicate request id {request_id!r}")
         prompt = [int(t) for t in prompt_token_ids]
@@ -92,7 +131,7 @@ class Engine:
                            self.clock() if arrival_time is None else arrival_time,
                            max_output_tokens=int(max_new_tokens))
         self.sched.add(req)
-        self.seqs[request_id] = Sequence(req, prompt, int(max_new_tokens))
+        self.seqs[request_id] = Sequence(req, prompt, int(max_new_tokens), sampling or GREEDY)
 
     def set_urgency(self, request_id, urgency: int) -> None:
         self.sched.set_urgency(request_id, urgency)
@@ -101,6 +140,7 @@ class Engine:
         if request_id not in self.seqs:
             return
         self.sched.cancel(request_id)
+        self._prefix_queries.pop(request_id, None)
         self.kv.free(request_id)
         del self.seqs[request_id]
         self._stats["cancelled"] += 1
@@ -119,7 +159,7 @@ class Engine:
         s.update(
             kv_blocks_used=sched.kv_device_blocks_used, kv_blocks_total=sched.config.kv_device_blocks,
             kv_host_blocks_used=sched.kv_host_blocks_used, kv_host_blocks_total=sched.config.kv_host_blocks,
-            kv_block_size=sched.config.kv_block_size,
+            kv_block_size=sched.config.kv_block_size, kv_cached_blocks=self.kv.device_free.num_cached,
             running=states.count(RequestState.RUNNING), waiting=states.count(RequestState.WAITING),
             preempted=states.count(RequestState.PREEMPTED),
             tokens_per_s=(s["generated_tokens"] / s["busy_s"]) if s["busy_s"] > 0 else 0.0,
@@ -131,11 +171,13 @@ class Engine:
         started = self.clock()
         plan = self.sched.schedule(started)
         self._move_preempted_kv(plan)
+        self._commit_prefix_hits(plan)
         if not plan.prefill and not plan.decode:
             self.sched.complete_step(self.clock(), finished_ids=())
             return []
         batch = self._prepare_batch(plan)
         new_token_ids, used_graph = self.runner.run(batch)
+        self._register_written_blocks(plan)
         outputs, finished = self._append_tokens(batch.sampled_sequences, new_token_ids)
         ended = self.clock()
         self.sched.complete_step(ended, finished_ids=[seq.request.request_id for seq in finished])
@@ -161,6 +203,38 @@ class Engine:
         for req in plan.swap_in:
             self.kv.swap_in(req.request_id)
             self._stats["swaps_in"] += 1
+
+    # ------------------------------------------------------------------ prefix caching (prefix_cache.py)
+    def _match_prefix(self, req: SchedRequest) -> int:
+        """The scheduler's prefix_hit hook: a (re)prefill about to start takes its cached leading blocks.
+        A RECOMPUTE re-prefill asks too, over prompt and generated tokens, and may hit its own old blocks."""
+        seq = self.seqs[req.request_id]
+        assert len(seq.token_ids) == req.prefill_target, (req, len(seq.token_ids))
+        hit = self.kv.match_prefix(req.request_id, seq.token_ids)
+        self._prefix_queries[req.request_id] = (req.prefill_target, hit)
+        return hit
+
+    def _commit_prefix_hits(self, plan: StepPlan) -> None:
+        """Hits join their block tables once this step's preempted KV is released; a lookup counts in the
+        stats when its (re)prefill's first chunk runs (a request left out of a step may be asked again)."""
+        self.kv.commit_prefix_hits()
+        queries = self._prefix_queries
+        if queries:
+            for req, _ in plan.prefill:
+                asked = queries.pop(req.request_id, None)
+                if asked is not None:
+                    self._stats["prefix_cache_queried_tokens"] += asked[0]
+                    self._stats["prefix_cache_hit_tokens"] += asked[1]
+
+    def _register_written_blocks(self, plan: StepPlan) -> None:
+        """After the forward pass: the blocks it filled hold their KV and may be shared from now on."""
+        if not self.config.enable_prefix_caching:
+            return
+        register, seqs = self.kv.register_written, self.seqs
+        for req in plan.decode:  # the fed token's KV is written: computed_tokens tokens in all
+            register(req.request_id, seqs[req.request_id].token_ids, req.computed_tokens)
+        for req, num_tokens in plan.prefill:
+            register(req.request_id, seqs[req.request_id].token_ids, req.computed_tokens + num_tokens)
 
     def _prepare_batch(self, plan: StepPlan) -> StepBatch:
         batch = StepBatch()
@@ -215,9 +289,13 @@ class Engine:
 
     def check_invariants(self) -> None:
         """The cache's block tables agree with the scheduler's reservation: each request holds exactly the
-        blocks its KV needs, never more than the scheduler reserved, and every block id is free or in one table."""
+        blocks its KV needs, never more than the scheduler reserved. With prefix caching a device block may be
+        in several tables: its ref count must equal how many live requests' tables hold it, and every block is
+        in use, cached or free (so a table left behind by a finished request shows up as a wrong ref count)."""
         kv, sched = self.kv, self.sched
         device_in_tables = host_in_tables = 0
+        refs: dict[int, int] = {}
+        assert not kv._hits, "prefix hits taken but never given a block table"
         for rid, seq in self.seqs.items():
             r = seq.request
             assert r.generated_tokens == seq.generated, (r, seq.generated)
@@ -226,6 +304,11 @@ class Engine:
                 assert kv.device_blocks_of(rid) == need, (r, r.computed_tokens, kv.device_blocks_of(rid))
                 assert need <= r.device_blocks, (r, need, r.device_blocks)
                 assert rid not in kv.host_tables
+                table = kv.block_tables.get(rid, ())
+                assert len(set(table)) == len(table), (r, table)
+                assert len(kv.block_hashes.get(rid, ())) <= len(table), r
+                for block in table:
+                    refs[block] = refs.get(block, 0) + 1
                 device_in_tables += need
             elif r.kv_location is KVLocation.HOST:
                 assert rid not in kv.block_tables, r
@@ -233,8 +316,9 @@ class Engine:
                 host_in_tables += need
             else:
                 assert rid not in kv.block_tables and rid not in kv.host_tables, r
-        assert len(kv.device_free) + device_in_tables == sched.config.kv_device_blocks, \
-            (len(kv.device_free), device_in_tables)
+        assert set(kv.block_tables) <= set(self.seqs) and set(kv.host_tables) <= set(self.seqs), "leaked table"
+        kv.device_free.check(refs)
+        assert len(kv.device_free) + len(refs) == sched.config.kv_device_blocks, (len(kv.device_free), len(refs))
         assert len(kv.host_free) + host_in_tables == sched.config.kv_host_blocks, (len(kv.host_free), host_in_tables)
         assert device_in_tables <= sched.kv_device_blocks_used <= sched.config.kv_device_blocks
         assert host_in_tables <= sched.kv_host_blocks_used <= sched.config.kv_host_blocks

@@ -8,6 +8,9 @@ out, so ``num_blocks`` usable blocks means ``num_blocks + 1`` physical ones.
 The cache holds only physical block ids: which are free, and which each request holds (its block
 table). How many blocks are reserved is counted once, by the scheduler (``scheduler/blocks.py``);
 ``Engine.check_invariants`` checks that the tables never hold more than that.
+
+Device blocks are ref counted and full ones are shared between requests with equal prefixes
+(``prefix_cache.py``): a table may start with blocks that other tables hold too.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import numpy as np
 import torch
 
 from scheduler import blocks_for
+
+from .prefix_cache import CachingBlockPool, extend_hashes
 
 
 def kv_bytes_per_block(num_layers: int, num_kv_heads: int, head_dim: int, block_size: int,
@@ -45,7 +50,7 @@ class BlockPool:
 class PagedKVCache:
     def __init__(self, num_layers: int, num_kv_heads: int, head_dim: int, block_size: int,
                  num_device_blocks: int, num_host_blocks: int, dtype: torch.dtype,
-                 device: torch.device | str):
+                 device: torch.device | str, prefix_caching: bool = True):
         self.device = torch.device(device)
         self.block_size = block_size
         self.num_layers = num_layers
@@ -57,10 +62,13 @@ class PagedKVCache:
         pin = self.device.type == "cuda"
         hshape = (num_layers, 2, max(num_host_blocks, 0), block_size, num_kv_heads, head_dim)
         self.host_cache = torch.zeros(hshape, dtype=dtype, pin_memory=pin) if num_host_blocks > 0 else None
-        self.device_free = BlockPool(range(1, num_device_blocks + 1))  # block 0 is the scratch block
+        # block 0 is the scratch block; free + cached (prefix_cache.py) blocks are allocatable
+        self.device_free = CachingBlockPool(range(1, num_device_blocks + 1), caching=prefix_caching)
         self.host_free = BlockPool(range(max(num_host_blocks, 0)))
         self.block_tables: dict[str, list[int]] = {}   # request -> device blocks
         self.host_tables: dict[str, list[int]] = {}    # request -> host blocks (swapped out)
+        self.block_hashes: dict[str, list[int]] = {}   # request -> chain hashes of its table's registered head
+        self._hits: dict[str, tuple[list[int], list[int]]] = {}  # prefix hits taken this step, not yet tabled
         # flat per-layer views: [num_slots, kv_heads, head_dim]
         nslots = (num_device_blocks + 1) * block_size
         self.k_layers = [self.cache[l, 0].view(nslots, num_kv_heads, head_dim) for l in range(num_layers)]
@@ -89,6 +97,7 @@ class PagedKVCache:
         return blocks[positions // self.block_size] * self.block_size + positions % self.block_size
 
     def free(self, request_id: str) -> None:
+        self.block_hashes.pop(request_id, None)
         table = self.block_tables.pop(request_id, None)
         if table:
             self.device_free.free(table)
@@ -100,6 +109,8 @@ class PagedKVCache:
         return len(self.block_tables.get(request_id, ()))
 
     def swap_out(self, request_id: str) -> None:
+        """Copy to the host and drop the device references (shared blocks stay with their other holders)."""
+        self.block_hashes.pop(request_id, None)
         table = self.block_tables.pop(request_id, None)
         if not table:
             return
@@ -126,3 +137,52 @@ class PagedKVCache:
         self.cache.index_copy_(2, dst, data.to(self.device))
         self.host_free.free(htable)
         self.block_tables[request_id] = table
+
+    # ------------------------------------------------------------------ prefix caching (prefix_cache.py)
+    def match_prefix(self, request_id, token_ids: list[int]) -> int:
+        """Take (ref + 1) the cached leading full blocks of ``token_ids``, short of its last token (which
+        must be computed to sample from); returns how many tokens they hold.
+
+        Called while the scheduler plans a step, before that step's preempted KV is released, so the
+        blocks wait in ``_hits`` until ``commit_prefix_hits`` makes them the head of the block table."""
+        assert request_id not in self._hits, request_id
+        pool, bs = self.device_free, self.block_size
+        max_blocks = (len(token_ids) - 1) // bs
+        if not pool.caching or max_blocks == 0:
+            return 0
+        hashes, blocks = [], []
+        for i in range(max_blocks):
+            extend_hashes(hashes, token_ids, i + 1, bs)
+            block = pool.lookup(hashes[i], token_ids[i * bs:(i + 1) * bs])
+            if block is None:
+                hashes.pop()
+                break
+            pool.take(block)
+            blocks.append(block)
+        if blocks:
+            self._hits[request_id] = (blocks, hashes)
+        return len(blocks) * bs
+
+    def commit_prefix_hits(self) -> None:
+        """The step's prefix hits become their requests' block tables (those were released or empty)."""
+        for request_id, (blocks, hashes) in self._hits.items():
+            assert not self.block_tables.get(request_id) and request_id not in self.host_tables, request_id
+            self.block_tables[request_id] = blocks
+            self.block_hashes[request_id] = hashes
+        self._hits.clear()
+
+    def register_written(self, request_id, token_ids: list[int], num_tokens: int) -> None:
+        """Register the request's blocks that ``num_tokens`` tokens of written KV fill."""
+        pool = self.device_free
+        if not pool.caching:
+            return
+        bs = self.block_size
+        hashes = self.block_hashes.setdefault(request_id, [])
+        full = num_tokens // bs
+        if full <= len(hashes):
+            return
+        table = self.block_tables[request_id]
+        start = len(hashes)
+        extend_hashes(hashes, token_ids, full, bs)
+        for i in range(start, full):
+            pool.register(table[i], hashes[i], token_ids[i * bs:(i + 1) * bs])

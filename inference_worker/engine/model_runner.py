@@ -5,7 +5,9 @@ The runner uses the transformers model's own modules (embeddings, RMSNorms, q/k/
 q_norm/k_norm for Qwen3, MLP, lm_head, rotary inverse frequencies) and replaces only the
 attention and the cache.  On CUDA, decode-only steps replay CUDA graphs captured per bucketed
 batch size; mixed or prefill steps and the CPU path run the same ``forward`` eagerly.
-``run`` takes one step's ``StepBatch`` (batch.py) and returns its sampled tokens.
+``run`` takes one step's ``StepBatch`` (batch.py) and returns its sampled tokens: a plain argmax unless a
+sequence in the step has sampling settings (sampling.py), then the sampled rows' logits go through each
+such sequence's settings (sampler.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from scheduler import blocks_for
 
 from .attention import paged_decode_torch, paged_decode_triton, prefill_attention, rmsnorm_triton, triton
 from .kv_cache import PagedKVCache
+from .sampler import sample
 
 
 @dataclass
@@ -88,20 +91,24 @@ class ModelRunner:
 
     # ------------------------------------------------------------------ one step
     def run(self, batch) -> tuple[list[int], bool]:
-        """Greedy next tokens of the step's StepBatch (batch.py) at its sampled rows, and whether a CUDA graph
+        """Next tokens of the step's StepBatch (batch.py) at its sampled rows, and whether a CUDA graph
         ran the step (decode-only steps, when graphs were captured for a bucket that fits)."""
         with torch.inference_mode():
             bucket = self.graph_bucket(batch.num_decodes) if (not batch.prefills and self.graphs) else None
             if bucket is not None:
                 block_tables = self.block_table_tensor(batch.decode_block_tables, full_width=True)
-                out = self.run_decode_graph(bucket, batch.token_ids, batch.positions, batch.slots, block_tables,
-                                            batch.decode_context_lens)
+                logits, greedy = self.run_decode_graph(bucket, batch.token_ids, batch.positions, batch.slots,
+                                                       block_tables, batch.decode_context_lens)
             else:
-                out = self._run_eager(batch)
-            return (out.tolist() if out is not None else []), bucket is not None
+                logits = self._run_eager(batch)
+                greedy = torch.argmax(logits, dim=-1) if logits is not None else None
+            if greedy is None:
+                return [], False
+            return sample(logits, greedy, batch.sampled_sequences), bucket is not None
 
     def _run_eager(self, batch):
-        """``forward`` on freshly built tensors; None when no row is sampled (a step of partial prefills)."""
+        """``forward`` on freshly built tensors: the sampled rows' logits; None when no row is sampled
+        (a step of partial prefills)."""
         dev = self.device
         t_ids = torch.tensor(batch.token_ids, dtype=torch.long).to(dev, non_blocking=True)
         t_pos = torch.tensor(batch.positions, dtype=torch.long).to(dev, non_blocking=True)
@@ -121,7 +128,7 @@ class ModelRunner:
         return self.forward(t_ids, t_pos, t_slots, meta, logits_idx)
 
     def forward(self, input_ids, positions, slots, meta: AttnMeta, logits_idx=None):
-        """Returns greedy next-token ids for rows ``logits_idx`` (all rows if None)."""
+        """Returns the next-token logits of rows ``logits_idx`` (all rows if None)."""
         T = input_ids.shape[0]
         H, KVH, D = self.num_heads, self.num_kv_heads, self.head_dim
         cos = self.cos[positions][:, None, :]
@@ -161,8 +168,7 @@ class ModelRunner:
             x = x + layer.mlp(self._norm(layer.post_attention_layernorm, x))
         if logits_idx is not None:
             x = x[logits_idx]
-        logits = self.lm_head(self._norm(self.norm, x))
-        return torch.argmax(logits, dim=-1)
+        return self.lm_head(self._norm(self.norm, x))
 
     # ------------------------------------------------------------------ metadata
     def block_table_tensor(self, tables: list[list[int]], rows: int | None = None,
@@ -187,6 +193,8 @@ class ModelRunner:
         self.g_slots = torch.zeros(bmax, dtype=torch.long, device=dev)  # slot 0.. = scratch block 0
         self.g_bt = torch.zeros(bmax, self.max_blocks_per_seq, dtype=torch.int32, device=dev)
         self.g_cl = torch.ones(bmax, dtype=torch.int32, device=dev)
+        # one logits buffer every graph writes its rows to (per-graph outputs would each hold bucket x vocab)
+        self.g_logits = torch.empty(bmax, self.lm_head.weight.shape[0], dtype=self.dtype, device=dev)
         self.g_out = {}
         pool = None
         for bs in sorted(batch_sizes, reverse=True):
@@ -200,7 +208,9 @@ class ModelRunner:
             torch.cuda.current_stream().wait_stream(s)
             g = torch.cuda.CUDAGraph()
             with torch.cuda.graph(g, pool=pool):
-                self.g_out[bs] = self.forward(*args)
+                logits = self.forward(*args)
+                self.g_logits[:bs].copy_(logits)
+                self.g_out[bs] = torch.argmax(logits, dim=-1)
             pool = g.pool()
             self.graphs[bs] = g
         self.graph_bs = sorted(batch_sizes)
@@ -212,7 +222,8 @@ class ModelRunner:
                 return b
         return None
 
-    def run_decode_graph(self, bucket: int, ids, pos, slots, bt: np.ndarray, cl) -> torch.Tensor:
+    def run_decode_graph(self, bucket: int, ids, pos, slots, bt: np.ndarray, cl) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first n rows' logits and their argmax, both outputs of the captured graph."""
         n = len(ids)
         self.g_ids[:n].copy_(torch.as_tensor(ids), non_blocking=True)
         self.g_pos[:n].copy_(torch.as_tensor(pos), non_blocking=True)
@@ -224,4 +235,4 @@ class ModelRunner:
             self.g_cl[n:bucket].fill_(1)
             self.g_bt[n:bucket].zero_()
         self.graphs[bucket].replay()
-        return self.g_out[bucket][:n]
+        return self.g_logits[:n], self.g_out[bucket][:n]

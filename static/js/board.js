@@ -99,6 +99,12 @@
       where.textContent = r.location;
       td.appendChild(where);
     }
+    if (r.card_titles && r.card_titles.length) {
+      const cards = document.createElement("div");
+      cards.className = "card-titles";
+      cards.textContent = `Card: ${r.card_titles.join(" · ")}`;
+      td.appendChild(cards);
+    }
   }
 
   function buildOpenRow(r) {

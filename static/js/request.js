@@ -86,7 +86,51 @@
     }));
   }
 
+  function element(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function renderCard(card) {
+    const article = element("article", "protocol-card");
+    article.dataset.cardId = card.id;
+    article.dataset.version = String(card.version);
+    const title = element("h2", "", card.title);
+    if (card.send_now) title.append(" ", element("span", "badge send-now", "Send help now"));
+    const steps = element("ol", "steps");
+    steps.append(...card.steps.map((step) => element("li", "", step)));
+    article.append(title, steps);
+    if (card.call_back_if.length) {
+      const lines = element("ul", "call-back");
+      lines.append(...card.call_back_if.map((line) => element("li", "", line)));
+      article.append(element("p", "call-back-heading", "Call back straight away if:"), lines);
+    }
+    article.append(element("p", "muted guidelines",
+      `Card ${card.id} v${card.version}; follows ${card.guidelines.join("; ")}.`));
+    return article;
+  }
+
+  // Cards are chosen with the classification: shown the moment a snapshot carries them, before any token.
+  function renderCards(cards) {
+    const section = document.getElementById("protocol-cards");
+    const shown = [...section.querySelectorAll(".protocol-card")].map((a) => `${a.dataset.cardId}@${a.dataset.version}`);
+    const wanted = (cards || []).map((card) => `${card.id}@${card.version}`);
+    if (!wanted.length || shown.join() === wanted.join()) return;
+    section.replaceChildren(...cards.map(renderCard));
+  }
+
+  function renderWithdrawn(reason) {
+    const notice = document.getElementById("withdrawn");
+    notice.hidden = !reason;
+    notice.textContent = reason ? `${reason}. Read the protocol card above.` : "";
+    answerElement.hidden = Boolean(reason);
+  }
+
   function onSnapshot(r) {
+    renderCards(r.cards);
+    renderWithdrawn(r.answer_withdrawn);
     show("status", statusText(r));
     show("urgency", r.urgency_label || "not yet classified");
     document.getElementById("urgency").className = r.urgency === null ? "" : `u${r.urgency}`;

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.launch import ROOT, embedded_server
-from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS
+from benchmarks.chromium import CHROMIUM, CHROMIUM_ARGS
 
 OUTPUT = ROOT / "test-output"
 

@@ -32,7 +32,8 @@ WATCH_ANSWER = """
 () => {
   window.__answerLengths = [];
   const answer = document.getElementById("answer");
-  const record = () => window.__answerLengths.push([answer.textContent.length, document.getElementById("request").dataset.status]);
+  const card = () => document.querySelector("#protocol-cards .protocol-card") !== null;
+  const record = () => window.__answerLengths.push([answer.textContent.length, document.getElementById("request").dataset.status, card()]);
   new MutationObserver(record).observe(answer, {childList: true, characterData: true, subtree: true});
   record();
 }
@@ -102,13 +103,19 @@ def test_request_appears_on_the_board_moves_and_streams_its_answer(triage_server
         # The request page streams the answer while it is being written.
         intake.wait_for_selector('#request[data-status="done"]', timeout=120000)
         lengths = intake.evaluate("window.__answerLengths")
+        # The protocol card was on screen before the first token of the answer, and stays.
+        assert all(card for length, _, card in lengths if length > 0), lengths[:5]
+        card_ids = intake.eval_on_selector_all("#protocol-cards .protocol-card", "cards => cards.map(c => c.dataset.cardId)")
+        assert "cpr_adult" in card_ids, card_ids
+        assert len(intake.locator("#protocol-cards .protocol-card ol.steps li").all()) >= 4
+        assert intake.locator("#protocol-cards .send-now").count() >= 1
         deltas = [m for m in intake.evaluate("window.__messages") if m["type"] == "answer.delta"]
         assert deltas, "no answer.delta reached the request page"
-        while_running = [length for length, status in lengths if status != "done" and length > 0]
+        while_running = [length for length, status, _ in lengths if status != "done" and length > 0]
         assert while_running, f"the answer only appeared once the request was done: {lengths[:20]}"
         final = intake.text_content("#answer")
         assert final.strip()
-        assert len(set(length for length, _ in lengths if length)) >= 2 or len(deltas) >= 2
+        assert len(set(length for length, _, _ in lengths if length)) >= 2 or len(deltas) >= 2
         timeline = intake.locator("#timeline li.reached").all_text_contents()
         assert [item.split(":")[0] for item in timeline] == ["Received", "Classified", "Queued", "First token", "Done"]
         assert intake.text_content("#reasoning").strip(), "the classifier's reasoning is shown"
@@ -128,6 +135,7 @@ def test_request_appears_on_the_board_moves_and_streams_its_answer(triage_server
         assert "not breathing <img" in intake.text_content("#request-text")
         row_text = board.text_content(f'#finished-requests tr[data-id="{request_id}"] td.text')
         assert "<script>" in row_text
+        assert "Card: " in row_text and "CPR" in row_text, row_text  # the board row names the card
         board.screenshot(path=str(screenshot_dir / "board.png"), full_page=True)
 
 

@@ -75,8 +75,11 @@ def test_request_travels_from_form_to_answer(stack):
 
         detail = client.get(f"/requests/{request_id}/").text
         assert "Done" in detail
-        answer = re.search(r'<pre id="answer" class="answer card">(.*?)</pre>', detail, re.S).group(1)
+        assert 'data-card-id="cpr_adult"' in detail, "the CPR card is on the request page"
+        withdrawn, answer = re.search(r'<pre id="answer" class="answer card"( hidden)?>(.*?)</pre>', detail, re.S).groups()
         assert answer.strip(), "the stored answer is empty"
+        # The test model (random weights) may babble: then the guard withdraws it and the page says why.
+        assert not withdrawn or "withdrawn: " in detail
         finished = [row for row in watcher.boards[-1]["finished"] if row["id"] == request_id][0]
         assert finished["urgency"] == 0 and finished["generated_tokens"] > 0
     finally:

@@ -219,3 +219,16 @@ def test_request_page_prompts_only_when_review_is_needed(client, supervisor, dis
     assert "The classifier was unsure" in page and "A supervisor must confirm" in page
     assert "Confirm level" not in page and reverse("intake:confirm_urgency", args=[flagged.pk]) not in page
     assert 'class="override-form"' not in page
+
+
+def test_raising_the_urgency_chooses_cards_for_the_new_level_and_keeps_the_old_ones(supervisor):
+    medical_request = queued(text="my chest feels tight", urgency=3, cards=[{"id": "self_care", "version": 1,
+                                                                           "title": "Self-care", "send_now": False}],
+                             classifier_detail={"card_triggers": {"chest_pain": 0.71}})
+    overrides.override_urgency(medical_request.pk, new_urgency=1, reason="sounds cardiac", user=supervisor)
+    medical_request.refresh_from_db()
+    assert [card["id"] for card in medical_request.cards] == ["chest_pain"]
+    assert medical_request.classifier_detail["cards_shown_before"][0]["id"] == "self_care"
+    overrides.override_urgency(medical_request.pk, new_urgency=0, reason="now unresponsive", user=supervisor)
+    medical_request.refresh_from_db()
+    assert [card["id"] for card in medical_request.cards] == ["chest_pain"]  # it says "send help now" already

@@ -56,3 +56,19 @@ def test_broker_outage_leaves_request_stored(monkeypatch):
     assert tasks.enqueue_classification(medical_request.pk) is False
     medical_request.refresh_from_db()
     assert medical_request.status == Status.RECEIVED
+
+
+def test_withdrawn_answer_is_kept_for_the_audit_and_marked(monkeypatch):
+    medical_request = queued_request()
+    services.mark_running(medical_request.pk, prompt_tokens=12)
+    changed = []
+    monkeypatch.setattr(services.events, "publish_request_changed", changed.append)
+    assert services.mark_withdrawn(medical_request.pk, answer="Call. Call. Call.", generated_tokens=30,
+                                   reason="a loop")
+    assert not services.mark_withdrawn(medical_request.pk, answer="again", generated_tokens=9, reason="a loop")
+    assert not services.mark_done(medical_request.pk, answer="later", generated_tokens=40)
+    medical_request.refresh_from_db()
+    assert (medical_request.status, medical_request.answer, medical_request.answer_withdrawn) == (
+        Status.DONE, "Call. Call. Call.", "withdrawn: a loop")
+    assert medical_request.generated_tokens == 30 and medical_request.finished_at is not None
+    assert changed == [medical_request.pk]

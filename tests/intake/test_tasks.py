@@ -168,3 +168,22 @@ def test_classifier_bug_does_not_lose_the_request(monkeypatch, notified):
     medical_request.refresh_from_db()
     assert medical_request.status == Status.QUEUED and medical_request.needs_review
     assert medical_request.urgency == 2
+
+
+def test_classification_stores_the_protocol_cards_shown_with_their_versions(loaded_model, notified):
+    medical_request = new("my husband is not breathing")
+    tasks.classify_request.apply(args=[medical_request.pk]).get()
+    medical_request.refresh_from_db()
+    ids = [card["id"] for card in medical_request.cards]
+    assert "cpr_adult" in ids
+    assert all(set(card) == {"id", "version", "title", "send_now"} for card in medical_request.cards)
+    assert medical_request.classifier_detail["card_triggers"]["cpr_adult"] == 1.0
+
+
+def test_the_rules_only_fallback_still_chooses_cards(model_unavailable, notified):
+    calm, urgent = new("I need a repeat prescription for my inhaler"), new("she is choking and turning blue")
+    tasks.classify_and_record([calm.pk, urgent.pk], leader_id=calm.pk)
+    calm.refresh_from_db()
+    urgent.refresh_from_db()
+    assert [card["id"] for card in calm.cards] == ["urgent_care"]  # fallback urgency 2, no specific card
+    assert "choking" in [card["id"] for card in urgent.cards]

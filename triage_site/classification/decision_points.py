@@ -32,6 +32,7 @@ class Support:
     level: int
     reason: str
     evidence: str
+    source: str = ""  # the finding id or red-flag rule name behind it: protocol cards are chosen by it
 
     def sentence(self):
         return f"Decision point {self.point} ({POINT_NAMES[self.point]}): {self.reason} \u2014 \u201c{self.evidence}\u201d."
@@ -52,11 +53,11 @@ def _strong(matches):
 
 
 def point_a(matches):
-    return [Support("A", 0, m.finding.label, m.evidence) for m in _strong(matches) if m.finding.point == "A"]
+    return [Support("A", 0, m.finding.label, m.evidence, m.finding.id) for m in _strong(matches) if m.finding.point == "A"]
 
 
 def point_b(text, matches, readings):
-    supports = [Support("B", 1, m.finding.label, m.evidence) for m in _strong(matches) if m.finding.point == "B"]
+    supports = [Support("B", 1, m.finding.label, m.evidence, m.finding.id) for m in _strong(matches) if m.finding.point == "B"]
     age = _age_days(readings)
     if age is not None and age < DANGER_ZONE["fever_infant_max_days"]:
         fever = next((r for r in readings if r.kind == "temperature" and r.value >= DANGER_ZONE["fever_c"]), None)
@@ -143,7 +144,7 @@ def from_rules(found):
         parsed = _RULE_REASON.match(reason)
         label, evidence = parsed.groups() if parsed else (reason, "")
         level = levels.get(name, 1)
-        supports.append(Support("A" if level == 0 else "B", level, f"{label} (red-flag rule)", evidence))
+        supports.append(Support("A" if level == 0 else "B", level, f"{label} (red-flag rule)", evidence, name))
     return supports
 
 

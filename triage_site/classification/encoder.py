@@ -67,3 +67,19 @@ def encode(texts, name=None, batch_size=32):
 def encode_with(name):
     """The encoder as a plain function of a list of texts, for the finding matcher."""
     return lambda texts: encode(texts, name)
+
+
+class PerEncoder:
+    """A value built once per encoder (the encoded descriptions of findings or cards), shared by threads:
+    `build(encode)` runs under a lock the first time an encoder asks."""
+
+    def __init__(self, build):
+        self.build = build
+        self.lock = threading.Lock()
+        self.by_encoder = {}
+
+    def get(self, encode, encoder_name):
+        with self.lock:
+            if encoder_name not in self.by_encoder:
+                self.by_encoder[encoder_name] = self.build(encode)
+            return self.by_encoder[encoder_name]

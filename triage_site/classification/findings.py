@@ -7,13 +7,13 @@ because their embeddings sit near its descriptions; a clause nearer to a reassur
 ("awake and talking") supports nothing.
 """
 import re
-import threading
 import tomllib
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import DATA_DIR, context
+from .encoder import PerEncoder
 
 FINDINGS_PATH = DATA_DIR / "findings.toml"
 # A clause closer (cosine) than FEATURE_FLOOR to a finding's description gives the learned head the
@@ -72,27 +72,18 @@ def load_library(path=FINDINGS_PATH):
 FINDINGS, REASSURING = load_library()
 
 
-class _Index:
-    """The encoded descriptions, built once per encoder."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.by_encoder = {}
-
-    def get(self, encode, encoder_name):
-        with self.lock:
-            if encoder_name not in self.by_encoder:
-                texts, owners = [], []
-                for number, finding in enumerate(FINDINGS):
-                    texts += finding.descriptions
-                    owners += [number] * len(finding.descriptions)
-                texts += REASSURING
-                owners += [-1] * len(REASSURING)
-                self.by_encoder[encoder_name] = (np.asarray(encode(texts)), np.asarray(owners))
-            return self.by_encoder[encoder_name]
+def _encoded_descriptions(encode):
+    """(description vectors, owning finding's number or -1 for a reassuring description)."""
+    texts, owners = [], []
+    for number, finding in enumerate(FINDINGS):
+        texts += finding.descriptions
+        owners += [number] * len(finding.descriptions)
+    texts += REASSURING
+    owners += [-1] * len(REASSURING)
+    return np.asarray(encode(texts)), np.asarray(owners)
 
 
-INDEX = _Index()
+INDEX = PerEncoder(_encoded_descriptions)
 
 
 def segments(text):

@@ -7,6 +7,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from scheduler.urgency import LEVELS, NUM_LEVELS
+from triage_site.guidance.selectors import card_views
 from triage_site.intake.models import OPEN_STATUSES, MedicalRequest, Status, Urgency
 
 from .models import WorkerHeartbeat, WorkerSample
@@ -39,7 +40,7 @@ STATUS_LABELS = dict(Status.choices)
 URGENCY_LABELS = dict(Urgency.choices)
 BOARD_FIELDS = (
     "id", "text", "location", "status", "urgency", "needs_review", "rule_reason", "predicted_output_tokens",
-    "generated_tokens", "created_at", "first_token_at", "finished_at",
+    "generated_tokens", "created_at", "first_token_at", "finished_at", "cards", "answer_withdrawn",
 )
 
 
@@ -63,6 +64,8 @@ def serialize_request(row, position, now, text_chars=BOARD_TEXT_CHARS):
         "urgency_label": URGENCY_LABELS.get(urgency, "") if urgency is not None else "",
         "needs_review": row["needs_review"],
         "rule_reason": row["rule_reason"],
+        "card_titles": card_titles(row["cards"]),
+        "answer_withdrawn": row["answer_withdrawn"],
         "predicted_output_tokens": row["predicted_output_tokens"],
         "generated_tokens": row["generated_tokens"],
         "queue_position": position,
@@ -72,6 +75,12 @@ def serialize_request(row, position, now, text_chars=BOARD_TEXT_CHARS):
         "finished_ts": _ts(row["finished_at"]),
         "waiting_seconds": round((waited_until - row["created_at"]).total_seconds(), 1),
     }
+
+
+def card_titles(references):
+    """The titles of the protocol cards a request was shown, as stored with it."""
+    return [str(ref.get("title", "")) for ref in references if isinstance(ref, dict)] \
+        if isinstance(references, list) else []
 
 
 def board_order_key(positions):
@@ -151,6 +160,7 @@ def request_snapshot(request_id):
     position = positions.get(medical_request.pk) if medical_request.is_open else None
     data = serialize_request(board_values(medical_request), position, timezone.now(), text_chars=None)
     data["answer"] = medical_request.answer
+    data["cards"] = card_views(medical_request.cards)
     data["error"] = medical_request.error
     data["timeline"] = timeline(medical_request)
     data["classifier_name"] = medical_request.classifier_name

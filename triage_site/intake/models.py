@@ -47,7 +47,11 @@ class MedicalRequest(models.Model):
     classifier_detail = models.JSONField(default=dict, blank=True)
     needs_review = models.BooleanField(default=False)
 
+    # The protocol cards shown with this request, as [{"id", "version", "title", "send_now"}]: part of the audit.
+    cards = models.JSONField(default=list, blank=True)
     answer = models.TextField(blank=True)
+    # Why the degeneration guard withdrew the model's answer ("" while it stands); the cards stay.
+    answer_withdrawn = models.CharField(max_length=300, blank=True)
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     generated_tokens = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)

@@ -5,6 +5,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from scheduler import urgency
+from triage_site.guidance import selection
 from triage_site.live import events, worker_link
 from triage_site.permissions import is_supervisor
 
@@ -33,7 +34,7 @@ def _apply(medical_request, new_urgency, reason, user, bulk_label="", reviewed=T
         reason=reason, model_urgency=medical_request.model_urgency, rule_urgency=medical_request.rule_urgency,
         rule_reason=medical_request.rule_reason, bulk_label=bulk_label,
     )
-    changes = {"urgency": new_urgency}
+    changes = {"urgency": new_urgency, **_cards_for(medical_request, new_urgency)}
     if reviewed:
         changes["needs_review"] = False
     MedicalRequest.objects.filter(pk=medical_request.pk).update(**changes)
@@ -47,6 +48,17 @@ def _apply(medical_request, new_urgency, reason, user, bulk_label="", reviewed=T
 
     transaction.on_commit(announce)
     return override
+
+
+def _cards_for(medical_request, new_urgency):
+    """The protocol cards for the new level; those shown before stay in the classifier detail, for the audit."""
+    cards = [card.reference() for card in selection.rechoose(medical_request.text, new_urgency,
+                                                              medical_request.classifier_detail)]
+    if cards == medical_request.cards:
+        return {}
+    detail = dict(medical_request.classifier_detail or {})
+    detail["cards_shown_before"] = [*detail.get("cards_shown_before", []), *medical_request.cards]
+    return {"cards": cards, "classifier_detail": detail}
 
 
 def _open_for_update(request_id):

@@ -19,9 +19,9 @@ def unclassified_before(moment):
 
 
 def queued_for_generation(exclude_ids=()):
-    """(id, text, location, urgency, predicted_output_tokens, created_at) of every queued request."""
+    """(id, text, location, urgency, predicted_output_tokens, created_at, cards) of every queued request."""
     return list(MedicalRequest.objects.filter(status=Status.QUEUED).exclude(pk__in=list(exclude_ids))
-                .values_list("pk", "text", "location", "urgency", "predicted_output_tokens", "created_at"))
+                .values_list("pk", "text", "location", "urgency", "predicted_output_tokens", "created_at", "cards"))
 
 
 def open_urgencies(request_ids):

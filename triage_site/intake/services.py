@@ -58,8 +58,9 @@ def claim_peers(exclude_id, limit):
 
 def record_classification(request_id, *, urgency, predicted_output_tokens, model_urgency=None,
                           rule_urgency=None, rule_reason="", classifier_name="", classifier_detail=None,
-                          needs_review=False):
-    """Store the classifier's verdict, queue the request and wake the inference worker.
+                          needs_review=False, cards=()):
+    """Store the classifier's verdict and the protocol cards chosen with it, queue the request and wake the
+    inference worker.
 
     Idempotent: a request already past classification is left as it is.
     """
@@ -73,6 +74,7 @@ def record_classification(request_id, *, urgency, predicted_output_tokens, model
         classifier_name=classifier_name[:200],
         classifier_detail=classifier_detail or {},
         needs_review=needs_review,
+        cards=list(cards),
         classified_at=now,
         queued_at=now,
         status=Status.QUEUED,
@@ -110,6 +112,19 @@ def mark_done(request_id, *, answer, generated_tokens):
     """Store the finished answer once: only a request still open can finish."""
     updated = MedicalRequest.objects.filter(pk=request_id, status__in=BEING_GENERATED).update(
         status=Status.DONE, answer=answer, generated_tokens=generated_tokens, finished_at=timezone.now()
+    )
+    if updated:
+        events.publish_request_changed(request_id)
+    return bool(updated)
+
+
+def mark_withdrawn(request_id, *, answer, generated_tokens, reason):
+    """Finish a request whose answer degenerated (repeats, loops, echoes): done, but marked withdrawn so it is
+    not relayed; the answer is kept for the audit."""
+    withdrawn = f"withdrawn: {reason}"[:300]
+    updated = MedicalRequest.objects.filter(pk=request_id, status__in=BEING_GENERATED).update(
+        status=Status.DONE, answer=answer, generated_tokens=generated_tokens, answer_withdrawn=withdrawn,
+        finished_at=timezone.now()
     )
     if updated:
         events.publish_request_changed(request_id)

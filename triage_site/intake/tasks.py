@@ -28,6 +28,7 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from triage_site.classification import classifier, rules
+from triage_site.guidance import selection
 
 from . import selectors, services
 
@@ -99,13 +100,16 @@ def classify_and_record(request_ids, *, leader_id, last_attempt=False):
     findings = [rules.RuleResult.from_dict(stored) if stored else rules.red_flags(text)
                 for _, text, stored in rows]
     results = _classify(texts, findings, last_attempt)
+    cards = selection.select_for_classifications(texts, results)
     recorded = 0
-    for (pk, _, _), result in zip(rows, results):
-        detail = dict(result.detail, batch={"leader": leader_id, "size": len(rows)})
+    for (pk, _, _), result, (shown, triggers) in zip(rows, results, cards):
+        detail = dict(result.detail, batch={"leader": leader_id, "size": len(rows)},
+                      card_triggers={card_id: round(strength, 3) for card_id, strength in triggers.items()})
         recorded += services.record_classification(
             pk, urgency=result.urgency, predicted_output_tokens=result.predicted_output_tokens,
             model_urgency=result.model_urgency, rule_urgency=result.rule_urgency, rule_reason=result.rule_reason,
             classifier_name=result.classifier_name, classifier_detail=detail, needs_review=result.needs_review,
+            cards=[card.reference() for card in shown],
         )
     return "classified" if recorded else "skipped"
 

@@ -5,6 +5,7 @@ from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from triage_site.guidance.selectors import card_views
 from triage_site.permissions import dispatcher_required, is_supervisor, supervisor_required
 
 from . import overrides, selectors, submission
@@ -35,6 +36,7 @@ def detail(request, pk):
         "can_override": is_supervisor(request.user) and medical_request.is_open,
         "override_form": UrgencyOverrideForm(initial={"new_urgency": medical_request.urgency}),
         "urgency_prompt": selectors.urgency_prompt(medical_request),
+        "cards": card_views(medical_request.cards),
     })
 
 

@@ -33,7 +33,7 @@ def recorded_trace(start, end):
             .order_by("created_at", "id")
             .values("id", "text", "status", "urgency", "model_urgency", "prompt_tokens", "generated_tokens",
                     "predicted_output_tokens", "created_at"))
-    fallback_output = max(1, int(getattr(settings, "TRIAGE_MAX_ANSWER_TOKENS", 400)))
+    fallback_output = max(1, int(getattr(settings, "TRIAGE_MAX_ANSWER_TOKENS", None) or 400))
     records = []
     notes = {"requests_in_window": 0, "unclassified_skipped": 0, "prompt_tokens_estimated": 0,
              "output_tokens_from_prediction": 0, "output_tokens_from_limit": 0, "urgency_from_model": 0}

@@ -1,0 +1,105 @@
+"""Card selection: each card for a call that needs it, by findings, rules, words or meaning; age, level,
+negation, precedence and the fallbacks. The calls are written here, not taken from any evaluation set."""
+import pytest
+
+from triage_site.classification import rules
+from triage_site.guidance import selection
+
+CALLS = [  # (card, level, a call that needs it)
+    ("cpr_adult", 0, "My husband collapsed, he's not breathing and his lips are going blue"),
+    ("cpr_child", 0, "my daughter is 6, she's lying there not breathing, please help"),
+    ("cpr_infant", 0, "my 3 month old baby has stopped breathing and is floppy"),
+    ("choking", 0, "he's choking on a sweet and can't get any air in"),
+    ("severe_bleeding", 0, "the blade went into his leg and blood is spurting out"),
+    pytest.param("unconscious_breathing", 1, "she won't wake up but she is breathing normally", marks=pytest.mark.xfail(
+        strict=True, reason="known gap (docs/guidance.md): the clause is as near the CPR cards' phrases as the "
+                            "recovery position's, so the margin rule drops it; general_emergency is shown")),
+    ("stroke", 1, "his face has dropped on one side and his speech is slurred"),
+    ("chest_pain", 1, "crushing pain in the middle of my chest going down my left arm"),
+    ("breathing_difficulty", 1, "asthma attack, her inhaler isn't helping and she can only say a word at a time"),
+    ("anaphylaxis", 0, "after eating peanuts her throat is swelling up and she has an epipen"),
+    ("seizure", 0, "my brother is on the floor having a seizure, shaking all over"),
+    ("overdose_poisoning", 1, "she swallowed a whole packet of sleeping tablets an hour ago"),
+    ("childbirth", 0, "my wife is in labour and the baby's head is coming out now"),
+    ("burns", 2, "he spilled boiling water over his arm and it's blistering badly"),
+    ("heat_illness", 1, "working outside in the heat all day, now he's confused and his skin is hot and dry"),
+    ("hypothermia", 1, "we found her outside in the snow, she's ice cold and very drowsy"),
+    ("drowning", 0, "we just pulled a boy out of the swimming pool"),
+    ("electrocution", 0, "he touched a live wire in the garage and got an electric shock"),
+    ("major_trauma", 1, "a car hit a cyclist at speed, he's lying in the road and can't feel his legs"),
+    ("diabetic_emergency", 1, "my son is diabetic, he's sweaty and shaky and confused, I think he's having a hypo"),
+    ("suicidal_caller", 1, "I've got the pills here and I'm going to kill myself tonight"),
+    ("scene_safety", 1, "there's a man outside with a machete threatening people"),
+    ("general_emergency", 0, "please come quickly something is very wrong with my dad"),
+    ("urgent_care", 2, "I've had tummy pain and vomiting since this morning"),
+    ("self_care", 4, "can I get a repeat prescription for my hay fever tablets"),
+]
+
+
+def choose(text, level, loaded_model):
+    _, encoder_name = loaded_model
+    from triage_site.classification import encoder
+
+    sources = set(rules.red_flags(text).fired)
+    (cards, strengths), = selection.select_batch([text], [level], [sources], encoder.encode_with(encoder_name),
+                                                 encoder_name)
+    return [card.id for card in cards], strengths
+
+
+def _card_of(call):
+    return call.values[0] if hasattr(call, "values") else call[0]
+
+
+@pytest.mark.parametrize(("card_id", "level", "text"), CALLS, ids=[_card_of(call) for call in CALLS])
+def test_each_card_is_chosen_for_a_call_that_needs_it(card_id, level, text, loaded_model):
+    chosen, strengths = choose(text, level, loaded_model)
+    assert card_id in chosen, (chosen, strengths)
+    assert len(chosen) <= selection.MAX_CARDS + 1
+
+
+def test_every_card_has_a_selection_test():
+    assert {_card_of(call) for call in CALLS} == set(selection.CARDS)
+
+
+def test_a_level_0_or_1_request_always_gets_a_send_help_now_card(loaded_model):
+    for text in ("something is wrong", "my mum fell over"):
+        for level in (0, 1):
+            chosen, _ = choose(text, level, loaded_model)
+            assert any(selection.CARDS[card].send_help_now for card in chosen), (text, level, chosen)
+
+
+def test_level_3_and_4_get_self_care_not_an_emergency_card(loaded_model):
+    chosen, _ = choose("I burned my finger on the oven, it's a bit red", 3, loaded_model)
+    assert chosen == ["self_care"]
+
+
+def test_negated_words_do_not_choose_a_card():
+    assert "choking" not in selection.exact_triggers("he is not choking, he just has a cough", set())
+    assert "choking" in selection.exact_triggers("he is choking", set())
+
+
+def test_cpr_supersedes_the_recovery_position_and_the_age_picks_the_cpr_card():
+    strengths = {"cpr_adult": 1.0, "cpr_child": 1.0, "cpr_infant": 1.0, "unconscious_breathing": 0.8}
+    assert [c.id for c in selection.choose("my husband won't wake up", 0, strengths)] == ["cpr_adult"]
+    assert [c.id for c in selection.choose("my son, he's five, won't wake up", 0, strengths)] == ["cpr_child"]
+    assert [c.id for c in selection.choose("the baby, six weeks old, won't wake", 0, strengths)] == ["cpr_infant"]
+
+
+def test_a_send_help_now_card_survives_a_level_1_verdict_but_not_level_3():
+    assert [c.id for c in selection.choose("not breathing", 1, {"cpr_adult": 1.0})] == ["cpr_adult"]
+    assert [c.id for c in selection.choose("not breathing", 3, {"cpr_adult": 1.0})] == ["self_care"]
+
+
+def test_a_changed_urgency_chooses_again_from_the_stored_strengths():
+    detail = {"card_triggers": {"chest_pain": 0.7, "no_such_card": 1.0, "stroke": "bad"}}
+    assert [c.id for c in selection.rechoose("chest feels tight", 1, detail)] == ["chest_pain"]
+    assert [c.id for c in selection.rechoose("chest feels tight", 4, detail)] == ["self_care"]
+    assert [c.id for c in selection.rechoose("chest feels tight", 0, {})] == ["general_emergency"]
+
+
+@pytest.mark.parametrize(("text", "group"), [
+    ("my son, he's five", "child"), ("her son, six weeks old", "infant"), ("72 yo male", "adult"),
+    ("my toddler", "child"), ("the baby", "infant"), ("he's 30 minutes late", "adult"), ("4F", "child"),
+])
+def test_age_group(text, group):
+    assert selection.age_group(text) == group

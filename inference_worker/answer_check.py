@@ -80,7 +80,7 @@ class MemoryStore:
 
 
 def generate_answers(requests):
-    """`requests`: dicts with text, urgency and cards ({"id", "title", "steps"}). Returns one Outcome each, in
+    """`requests`: dicts with text, urgency and cards ({"id", "title", "steps", "key_words"}). Returns one Outcome each, in
     order, generated as the worker would (its settings, batch and scheduler)."""
     now = datetime.now(timezone.utc)
     queue = [QueuedRequest(number, request["text"], "", request["urgency"], 200, now, tuple(request["cards"]))

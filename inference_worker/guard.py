@@ -3,6 +3,11 @@ anything useful, so the worker can stop generating and withdraw the answer inste
 
 ``check`` runs before each flush on the whole answer so far; it is cheap because it only reads the
 words added since the last call (and a bounded tail for loops). ``check_finished`` adds the empty answer.
+
+Given the key words of the protocol cards the prompt carried, the guard also holds an answer back until it
+carries every key step of one card (``may_show``), and withdraws one that does not: at once when it has
+named none of them after OFF_CARD_WORDS words, else when it ends. A small model that answers a choking baby
+with condolences is worse than the card alone, and the card is already on screen.
 Thresholds leave ordinary numbered instructions alone: list numbers are not words here, and only long
 phrases (REPEAT_WORDS words) count as repeats, so "the", "and" or "Call 911" may recur freely.
 """
@@ -19,11 +24,13 @@ LOOP_MIN_PERIODS = 3     # the tail holds its period at least this often...
 LOOP_MIN_CHARS = 48      # ...over at least this many characters (so "!!!" or "....." is not a loop)
 ECHO_WORDS = 8           # words copied verbatim from the caller's report in a row
 ECHO_LOCATION_TIMES = 2  # the full location quoted this often
+OFF_CARD_WORDS = 60      # words without any of the cards' key steps: the answer is about something else
 
 REPEATED_TEXT = "repeated text"
 LOOP = "a loop"
 ECHO = "echo of the caller's report"
 EMPTY = "empty answer"
+OFF_CARD = "does not follow the protocol card"
 
 _WORD = re.compile(r"[\w']+")
 
@@ -37,13 +44,22 @@ def _ngrams(seq: list[str], n: int):
 
 
 class DegenerationGuard:
-    """One answer's guard; built from the caller's report and location (what the answer must not echo)."""
+    """One answer's guard; built from the caller's report and location (what the answer must not echo) and
+    each shown card's key-word groups (stems, any one of a group names that step; none: no card check)."""
 
-    def __init__(self, report: str = "", location: str = ""):
+    def __init__(self, report: str = "", location: str = "", card_key_words=()):
         self._report_phrases = set(_ngrams(words(report), ECHO_WORDS))
         location_words = tuple(words(location))
         self._location = location_words if len(location_words) >= 2 else None  # one word may recur by chance
+        cards = [tuple(tuple(stem.lower() for stem in group) for group in groups) for groups in card_key_words]
+        # a card without key words cannot be checked, so neither can the answer
+        self._cards = cards if cards and all(cards) else []
         self._start_over()
+
+    @property
+    def may_show(self) -> bool:
+        """The answer may be streamed: it carries every key step of a shown card (or there is no card check)."""
+        return not self._cards or any(all(named) for named in self._named)
 
     def _start_over(self) -> None:
         self._scanned = 0                      # characters of the answer already split into words
@@ -53,17 +69,22 @@ class DegenerationGuard:
         self._most_repeated = 0
         self._echoed_report = False
         self._location_quotes = 0
+        self._named = [[False] * len(groups) for groups in self._cards]  # per card, per key-word group
 
     def check(self, text: str) -> str | None:
         """Why the answer so far is degenerate, or None."""
         self._read_new_words(text)
-        return self._loop(text) or self._repeated_text() or self._echo()
+        return self._loop(text) or self._repeated_text() or self._echo() or self._wandered_off()
 
     def check_finished(self, text: str) -> str | None:
-        """As ``check``, for the final answer: also an answer with no words at all."""
+        """As ``check``, for the final answer: also an answer with no words at all, or one that does not
+        carry all key steps of any shown card."""
         if not _WORD.search(text):
             return EMPTY
-        return self.check(text + "\n")  # the last word is complete now
+        reason = self.check(text + "\n")  # the last word is complete now
+        if reason is None and not self.may_show:
+            return OFF_CARD
+        return reason
 
     # ------------------------------------------------------------------ incremental words
     def _read_new_words(self, text: str) -> None:
@@ -79,6 +100,10 @@ class DegenerationGuard:
 
     def _add_word(self, word: str) -> None:
         self._words.append(word)
+        for groups, named in zip(self._cards, self._named):
+            for index, group in enumerate(groups):
+                if not named[index] and word.startswith(group):
+                    named[index] = True
         if tuple(self._words[-ECHO_WORDS:]) in self._report_phrases:
             self._echoed_report = True
         if self._location and tuple(self._words[-len(self._location):]) == self._location:
@@ -111,4 +136,9 @@ class DegenerationGuard:
     def _echo(self) -> str | None:
         if self._echoed_report or self._location_quotes >= ECHO_LOCATION_TIMES:
             return ECHO
+        return None
+
+    def _wandered_off(self) -> str | None:
+        if self._cards and len(self._words) >= OFF_CARD_WORDS and not any(map(any, self._named)):
+            return OFF_CARD
         return None

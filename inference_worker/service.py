@@ -33,8 +33,10 @@ class ActiveRequest:
 class InferenceService:
     def __init__(self, engine, tokenizer, store, *, max_answer_tokens=400, reconcile_interval=1.0,
                  stream_interval=0.1, save_interval=1.0, heartbeat_interval=1.0, resend_interval=30.0,
-                 answer_sampling=None):
+                 answer_sampling=None, card_check=True):
         self.engine = engine
+        # hold each answer until it follows one of its protocol cards, and withdraw it if it never does
+        self.card_check = card_check
         # each answer's SamplingParams, from the TRIAGE_ANSWER_* settings (None: greedy); bad ones fail at start
         self.sampling = SamplingParams(**(answer_sampling or {}))
         self.tokenizer = tokenizer
@@ -138,8 +140,12 @@ class InferenceService:
             return
         self.active[queued.request_id] = ActiveRequest(
             queued.request_id, len(prompt_ids), queued.urgency, AnswerText(self.tokenizer),
-            guard=DegenerationGuard(queued.text, queued.location), stop=self.sampling.stop,
+            guard=DegenerationGuard(queued.text, queued.location, self._card_key_words(queued.cards)),
+            stop=self.sampling.stop,
         )
+
+    def _card_key_words(self, cards):
+        return [card.get("key_words", ()) for card in cards] if self.card_check else ()
 
     def _refuse(self, request_id, reason):
         """Fail one request the engine cannot take, with a reason its page shows. Raising instead would
@@ -190,7 +196,7 @@ class InferenceService:
         if reason is not None:
             self._withdraw(active, active.answer.text, reason)
             return
-        if flush_due:
+        if flush_due and active.guard.may_show:  # otherwise the text waits until it follows a card
             self._flush(active, now)
         if save_due:
             active.last_saved = now

@@ -32,6 +32,7 @@ def worker_settings():
         "urgent_batch_size": settings.TRIAGE_URGENT_BATCH_SIZE,
         "kv_cache_max_mb": settings.TRIAGE_KV_CACHE_MAX_MB,
         "prefix_caching": settings.TRIAGE_PREFIX_CACHING,
+        "card_check": settings.TRIAGE_ANSWER_CARD_CHECK,
         "model_cache": settings.TRIAGE_MODEL_CACHE,
         "resend_interval": settings.TRIAGE_RESEND_INTERVAL_S,
         "answer_sampling": {
@@ -59,7 +60,7 @@ class QueuedRequest:
     urgency: int
     predicted_output_tokens: int
     created_at: datetime
-    cards: tuple = ()  # the protocol cards shown, as {"id", "title", "steps"}: the prompt is grounded in them
+    cards: tuple = ()  # the protocol cards shown, {"id", "title", "steps", "key_words"}: the prompt is grounded in them
 
 
 class RequestStore:
@@ -95,8 +96,7 @@ class RequestStore:
         ]
 
     def _card_texts(self, references):
-        return tuple({"id": card.id, "title": card.title, "steps": list(card.steps)}
-                     for card in self._guidance.shown_cards(references))
+        return tuple(card.for_prompt() for card in self._guidance.shown_cards(references))
 
     def open_urgencies(self, request_ids):
         """Current urgency of each still-open request among `request_ids` (closed ones are absent)."""

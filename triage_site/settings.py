@@ -210,6 +210,8 @@ TRIAGE_ANSWER_TEMPERATURE = float(os.environ.get("TRIAGE_ANSWER_TEMPERATURE", "0
 TRIAGE_ANSWER_TOP_P = float(os.environ.get("TRIAGE_ANSWER_TOP_P", "1.0"))
 TRIAGE_ANSWER_REPETITION_PENALTY = float(os.environ.get("TRIAGE_ANSWER_REPETITION_PENALTY", "1.2"))
 TRIAGE_ANSWER_NO_REPEAT_NGRAM = env_int("TRIAGE_ANSWER_NO_REPEAT_NGRAM", 0, minimum=0)    # 0: off
+# An answer is held until it names a key step of its protocol card, and withdrawn if it never does (guard.py).
+TRIAGE_ANSWER_CARD_CHECK = env_bool("TRIAGE_ANSWER_CARD_CHECK", True)
 TRIAGE_ANSWER_SEED = env_int("TRIAGE_ANSWER_SEED", None, minimum=0)                       # unset: a fresh seed
 
 # Urgency classifier: a packaged MiniLM encoder by default; a Hugging Face id or a local

@@ -3,7 +3,7 @@ dispatcher instructions, checked as the answer streams."""
 
 import pytest
 
-from inference_worker.guard import ECHO, EMPTY, LOOP, REPEATED_TEXT, DegenerationGuard
+from inference_worker.guard import ECHO, EMPTY, LOOP, OFF_CARD, OFF_CARD_WORDS, REPEATED_TEXT, DegenerationGuard
 
 REPORT = "My father fell off the ladder in the garden and he is not moving at all"
 LOCATION = "14 Baker Street, flat 2"
@@ -69,3 +69,46 @@ def test_empty_answer_at_the_finish(answer):
 def test_no_report_and_one_word_location_never_echo():
     guard = DegenerationGuard("", "home")
     assert guard.check_finished("Stay at home. The ambulance is coming home to you, stay home.") is None
+
+
+CPR_KEY_WORDS = [["chest"], ["push", "press", "compress"], ["defibrillator", "aed", "defib"]]
+BLEEDING_KEY_WORDS = [["press", "pressure"], ["wound", "bleed", "blood"], ["cloth", "towel", "dressing", "pad"]]
+# the kind of answer the packaged model gave a choking baby: fluent, calm, about something else
+CONDOLENCES = ("I am so sorry for your loss. It takes courage to share news like this, and many people have "
+               "been through difficult times and found support from family, friends and their community. "
+               "Remember that healing takes time and that you are not alone in what you are feeling now, and "
+               "that talking about it with someone you trust can make a real difference over the weeks ahead.")
+
+
+def test_an_answer_is_held_until_it_carries_every_key_step_of_its_card():
+    guard = DegenerationGuard(REPORT, LOCATION, [CPR_KEY_WORDS])
+    answer = "Stay calm and listen. Kneel beside him and push hard on his chest. Send for the defib "
+    held = [end for end in range(1, len(answer) + 1) if guard.check(answer[:end]) is None and not guard.may_show]
+    assert guard.may_show
+    assert answer[:max(held)].endswith("Send for the defib")  # shown once its last key word is complete
+
+
+def test_an_answer_about_something_else_is_withdrawn_while_it_streams():
+    assert len(CONDOLENCES.split()) > OFF_CARD_WORDS
+    guard = DegenerationGuard(REPORT, LOCATION, [CPR_KEY_WORDS, BLEEDING_KEY_WORDS])
+    reasons = [guard.check(CONDOLENCES[:end]) for end in range(5, len(CONDOLENCES), 5)]
+    assert OFF_CARD in reasons and not guard.may_show
+    first = reasons.index(OFF_CARD) * 5 + 5
+    assert len(CONDOLENCES[:first].split()) <= OFF_CARD_WORDS + 1  # as soon as it has said that much
+
+
+@pytest.mark.parametrize("answer,reason", [
+    ("Push hard and fast on the centre of his chest, and send someone for the defibrillator.", None),
+    ("Push hard and fast on the centre of his chest.", OFF_CARD),                 # two of three key steps
+    ("Press a clean towel firmly on the wound.", None),                           # the other card's steps
+    ("Press on his chest. Keep pressing the wound.", OFF_CARD),                   # some of each is not enough
+])
+def test_at_the_finish_the_answer_carries_every_key_step_of_one_card(answer, reason):
+    guard = DegenerationGuard(REPORT, LOCATION, [CPR_KEY_WORDS, BLEEDING_KEY_WORDS])
+    assert guard.check_finished(answer) == reason
+
+
+@pytest.mark.parametrize("card_key_words", [(), [CPR_KEY_WORDS, []]])
+def test_without_key_words_for_every_card_there_is_no_card_check(card_key_words):
+    guard = DegenerationGuard(REPORT, LOCATION, card_key_words)
+    assert guard.check_finished(CONDOLENCES) is None and guard.may_show

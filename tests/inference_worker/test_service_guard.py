@@ -89,9 +89,13 @@ class RecordingStore:
         return 0
 
 
-def queued(request_id, text="My dad collapsed", location=""):
+def queued(request_id, text="My dad collapsed", location="", cards=()):
     return QueuedRequest(request_id=request_id, text=text, location=location, urgency=1,
-                         predicted_output_tokens=50, created_at=datetime.now(timezone.utc))
+                         predicted_output_tokens=50, created_at=datetime.now(timezone.utc), cards=cards)
+
+
+def card(key_words):
+    return {"id": "test", "title": "Test card", "steps": ["Call for help now."], "key_words": key_words}
 
 
 def serve(model, tokenizer, requests, max_answer_tokens=200, **sampling):
@@ -137,3 +141,29 @@ def test_the_guard_sees_the_caller_report(looping_model, tokenizer):
     report = "I told him twice: call for help now. call for help now. what do I do"
     service, store = serve(looping_model, tokenizer, [queued(1, text=report)])
     assert store.withdrawn[1][2] == "echo of the caller's report"
+
+
+def test_an_answer_that_follows_its_card_is_shown(looping_model, tokenizer):
+    service, store = serve(looping_model, tokenizer, [queued(1, cards=(card([["call"], ["help"]]),))], stop=(" now",))
+    assert store.done[1] == ("Call for help", 4)
+    assert store.deltas[1] == " Call for help"
+
+
+def test_an_answer_that_never_follows_its_card_is_withdrawn_unseen(looping_model, tokenizer):
+    cpr = card([["chest"], ["push", "press", "compress"], ["defibrillator", "aed"]])
+    service, store = serve(looping_model, tokenizer, [queued(1, cards=(cpr,))], stop=(" now",))
+    assert store.withdrawn[1] == ("Call for help", 4, "does not follow the protocol card")
+    assert not store.deltas.get(1) and 1 not in store.done
+
+
+def test_the_card_check_can_be_turned_off(looping_model, tokenizer):
+    cpr = card([["chest"], ["push", "press", "compress"]])
+    engine = Engine(looping_model, EngineConfig(max_batch_size=4, kv_block_size=16, kv_device_blocks=128,
+                                                max_model_len=512, eos_token_ids=[tokenizer.eos_token_id]),
+                    device="cpu")
+    store = RecordingStore([queued(1, cards=(cpr,))])
+    service = InferenceService(engine, tokenizer, store, max_answer_tokens=50, stream_interval=0.0,
+                               answer_sampling={"stop": (" now",)}, card_check=False)
+    for _ in range(60):
+        service.run_once()
+    assert store.done[1] == ("Call for help", 4)

@@ -187,3 +187,14 @@ def test_the_rules_only_fallback_still_chooses_cards(model_unavailable, notified
     urgent.refresh_from_db()
     assert [card["id"] for card in calm.cards] == ["urgent_care"]  # fallback urgency 2, no specific card
     assert "choking" in [card["id"] for card in urgent.cards]
+
+
+@pytest.mark.django_db
+def test_load_models_loads_the_encoder_and_stores_nothing(monkeypatch):
+    """`manage.py serve` calls it before taking requests, so the first caller's card is not held up."""
+    from triage_site.classification import encoder
+
+    monkeypatch.setattr(encoder, "_cache", {})
+    tasks.load_models()
+    assert encoder.configured_name() in encoder._cache
+    assert not MedicalRequest.objects.exists()

@@ -42,6 +42,11 @@ class Card:
         """What a request stores about a card it was shown: enough to audit which words were read out."""
         return {"id": self.id, "version": self.version, "title": self.title, "send_now": self.send_help_now}
 
+    def for_prompt(self):
+        """What the inference worker needs: the steps to ground the answer in, the key words to check it by."""
+        return {"id": self.id, "title": self.title, "steps": list(self.steps),
+                "key_words": [list(group) for group in self.key_words]}
+
     def as_dict(self):
         return {**self.reference(), "levels": list(self.levels), "steps": list(self.steps),
                 "call_back_if": list(self.call_back_if), "guidelines": list(self.guidelines)}

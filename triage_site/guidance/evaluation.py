@@ -104,7 +104,7 @@ def evaluate(rows, generate=0, generate_answers=None):
     report = {"figures": figures(rows, levels, chosen, seconds), "requests": per_request(rows, levels, chosen)}
     if generate:
         asked = [{"text": row["text"], "urgency": level,
-                  "cards": [{"id": card.id, "title": card.title, "steps": list(card.steps)} for card in cards]}
+                  "cards": [card.for_prompt() for card in cards]}
                  for row, level, cards in list(zip(rows, levels, chosen))[:generate]]
         answers = generate_answers(asked)
         report["figures"]["generation"] = generation_figures(answers, chosen[:generate])

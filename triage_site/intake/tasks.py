@@ -114,6 +114,13 @@ def classify_and_record(request_ids, *, leader_id, last_attempt=False):
     return "classified" if recorded else "skipped"
 
 
+def load_models():
+    """Classify one made-up call and choose its cards, storing nothing, so the encoder, ConText and the card
+    phrases are loaded before the first caller's request instead of during it (seconds on a CPU)."""
+    text = "my father collapsed and is not breathing"
+    selection.select_for_classifications([text], classifier.classify_batch([text], [rules.red_flags(text)]))
+
+
 def _classify(texts, findings, last_attempt):
     """The classifier's verdicts; the rules-only fallback when it is broken, or still failing at the last try."""
     try:

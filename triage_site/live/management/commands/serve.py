@@ -1,4 +1,5 @@
 """Embedded mode in one process: the daphne web server plus the inference worker as a thread."""
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 
@@ -14,5 +15,10 @@ class Command(BaseCommand):
         from inference_worker.embedded import serve
         from triage_site.asgi import application
 
+        from triage_site.intake.tasks import load_models
+
+        if settings.CELERY_TASK_ALWAYS_EAGER:  # classification runs in this process: load its models now
+            self.stdout.write("Loading the classifier's models...")
+            load_models()
         self.stdout.write(f"Triage on http://{host}:{port}/  (dispatcher board: /dispatch/)")
         serve(application, host=host, port=port, with_worker=not no_worker)

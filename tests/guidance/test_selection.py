@@ -11,9 +11,7 @@ CALLS = [  # (card, level, a call that needs it)
     ("cpr_infant", 0, "my 3 month old baby has stopped breathing and is floppy"),
     ("choking", 0, "he's choking on a sweet and can't get any air in"),
     ("severe_bleeding", 0, "the blade went into his leg and blood is spurting out"),
-    pytest.param("unconscious_breathing", 1, "she won't wake up but she is breathing normally", marks=pytest.mark.xfail(
-        strict=True, reason="known gap (docs/guidance.md): the clause is as near the CPR cards' phrases as the "
-                            "recovery position's, so the margin rule drops it; general_emergency is shown")),
+    ("unconscious_breathing", 1, "she won't wake up but she is breathing normally"),
     ("stroke", 1, "his face has dropped on one side and his speech is slurred"),
     ("chest_pain", 1, "crushing pain in the middle of my chest going down my left arm"),
     ("breathing_difficulty", 1, "asthma attack, her inhaler isn't helping and she can only say a word at a time"),
@@ -47,7 +45,7 @@ def choose(text, level, loaded_model):
 
 
 def _card_of(call):
-    return call.values[0] if hasattr(call, "values") else call[0]
+    return call[0]
 
 
 @pytest.mark.parametrize(("card_id", "level", "text"), CALLS, ids=[_card_of(call) for call in CALLS])

@@ -234,13 +234,19 @@ def save(head, path=ARTIFACT_PATH, meta_path=META_PATH):
 
 
 def load(path=ARTIFACT_PATH, encoder_name=None):
+    return load_artifact(path, encoder_name, HeadUnavailable, "classifier head", "train_classifier")
+
+
+def load_artifact(path, encoder_name, unavailable, what, command):
+    """A joblib artefact trained on an encoder's embeddings; `unavailable` is raised when it is missing,
+    unreadable or was trained on another encoder than `encoder_name`."""
     import joblib
 
     try:
-        head = joblib.load(path)
+        artifact = joblib.load(path)
     except Exception as exc:  # noqa: BLE001 - missing or unreadable artefact
-        raise HeadUnavailable(f"cannot load classifier head {path}: {exc}") from exc
-    if encoder_name and head.encoder_name != encoder_name:
-        raise HeadUnavailable(f"head {head.version} was trained on encoder {head.encoder_name!r}, "
-                              f"configured encoder is {encoder_name!r}: retrain with train_classifier")
-    return head
+        raise unavailable(f"cannot load {what} {path}: {exc}") from exc
+    if encoder_name and artifact.encoder_name != encoder_name:
+        raise unavailable(f"{what} was trained on encoder {artifact.encoder_name!r}, configured encoder is "
+                          f"{encoder_name!r}: retrain with {command}")
+    return artifact

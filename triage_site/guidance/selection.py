@@ -14,6 +14,8 @@ import numpy as np
 from triage_site.classification import context, findings, measurements, rules
 from triage_site.classification.encoder import PerEncoder
 
+from . import card_head
+from .clauses import clause_vectors_batch
 from .cards import FALLBACKS, check_references, load_cards
 
 logger = logging.getLogger(__name__)
@@ -99,28 +101,36 @@ def exact_triggers(text, sources):
     return found
 
 
-def phrase_triggers_batch(texts, encode, encoder_name):
+def phrase_triggers_batch(texts, clauses, encode, encoder_name):
     """{card id: best similarity} per text. A clause triggers the card it means most (its best phrase at
     PHRASE_THRESHOLD or above, by PHRASE_MARGIN over any other card), unless ConText discounts the clause
-    (negated, resolved, hypothetical or about someone else)."""
+    (negated, resolved, hypothetical or about someone else). `clauses`: clause_vectors_batch(texts)."""
     phrase_vectors, card_ids, starts = PHRASES.get(encode, encoder_name)
-    spans = [findings.segments(text) or [(0, len(text))] for text in texts]
-    flat = [text[start:end] for text, text_spans in zip(texts, spans) for start, end in text_spans]
-    by_card = np.maximum.reduceat(np.asarray(encode(flat)) @ phrase_vectors.T, starts, axis=1)
-    results, row = [], 0
-    for text, text_spans in zip(texts, spans):
+    results = []
+    for text, (text_spans, vectors) in zip(texts, clauses):
+        by_card = np.maximum.reduceat(vectors @ phrase_vectors.T, starts, axis=1)
         best = {}
-        for span, scores in zip(text_spans, by_card[row:row + len(text_spans)]):
+        for span, scores in zip(text_spans, by_card):
             ranked = np.argsort(scores)[::-1]
             top, margin = float(scores[ranked[0]]), float(scores[ranked[0]] - scores[ranked[1]])
             card_id = card_ids[ranked[0]]
             if top >= PHRASE_THRESHOLD and margin >= PHRASE_MARGIN and top > best.get(card_id, (0.0, None))[0]:
                 best[card_id] = (top, span)
-        row += len(text_spans)
         kept = list(best.items())
         judged = context.judge(text, [span for _, (_, span) in kept]) if kept else []
         results.append({card_id: score for (card_id, (score, _)), categories in zip(kept, judged) if not categories})
     return results
+
+
+def learned_triggers_batch(texts, clauses, encoder_name):
+    """{card id: probability} per text, for the cards the learned head gives card_head.THRESHOLD or more;
+    nothing when its artefact cannot load."""
+    head = card_head.HEAD.get(encoder_name)
+    if head is None:
+        return [{} for _ in texts]
+    probabilities = head.probabilities(texts, [vectors for _, vectors in clauses])
+    return [{card_id: round(p, 3) for card_id, p in found.items() if p >= card_head.THRESHOLD and card_id in CARDS}
+            for found in probabilities]
 
 
 def choose(text, level, strengths):
@@ -142,12 +152,25 @@ def choose(text, level, strengths):
 
 def triggers_batch(texts, sources, encode=None, encoder_name=None):
     """{card id: strength} per text, before age and level are applied. `sources`: per text, the finding ids
-    and rule names its decision points cite. Without an encoder (the rules-only fallback) phrases are not
-    matched; words, findings and rules are."""
+    and rule names its decision points cite. Without an encoder (the rules-only fallback) neither phrases
+    nor the learned head are used; words, findings and rules are."""
     texts = list(texts)
-    by_phrase = (phrase_triggers_batch(texts, encode, encoder_name) if encode is not None and texts
-                 else [{} for _ in texts])
-    return [{**phrased, **exact_triggers(text, set(cited))} for text, cited, phrased in zip(texts, sources, by_phrase)]
+    if encode is None or not texts:
+        return [exact_triggers(text, set(cited)) for text, cited in zip(texts, sources)]
+    clauses = clause_vectors_batch(texts, encode)
+    by_phrase = phrase_triggers_batch(texts, clauses, encode, encoder_name)
+    learned = learned_triggers_batch(texts, clauses, encoder_name)
+    return [_strongest(phrased, taught, exact_triggers(text, set(cited)))
+            for text, cited, phrased, taught in zip(texts, sources, by_phrase, learned)]
+
+
+def _strongest(*found):
+    """Each card's strongest trigger among several {card id: strength}."""
+    merged = {}
+    for strengths in found:
+        for card_id, strength in strengths.items():
+            merged[card_id] = max(strength, merged.get(card_id, 0.0))
+    return merged
 
 
 def select_batch(texts, levels, sources, encode=None, encoder_name=None):

@@ -1,0 +1,72 @@
+"""Card recall and precision for thresholds of the learned card trigger, with and without the phrase triggers,
+on a tuning set (never the independent one): how card_head.THRESHOLD was chosen.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/card_threshold.py --data data/guidance/dev/requests.jsonl
+
+Each request is classified once; then its cards are chosen again for every variant. Prints a table and writes
+JSON."""
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "triage_site.settings")
+
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--json", default=str(ROOT / "var" / "bench-card-threshold.json"))
+    args = parser.parse_args(argv)
+    if "independent" in Path(args.data).parts:
+        parser.error("the independent set is scored once, never tuned on")
+
+    import django
+
+    django.setup()
+    from triage_site.classification import classifier
+    from triage_site.guidance import card_head, evaluation, selection
+    from triage_site.guidance.clauses import clause_vectors_batch
+
+    rows = evaluation.read_rows(args.data)
+    texts = [row["text"] for row in rows]
+    results = classifier.classify_batch(texts)
+    levels = [result.urgency for result in results]
+    sources = [selection.sources_of(result.detail) for result in results]
+    encode, encoder_name = selection._encoder()
+    clauses = clause_vectors_batch(texts, encode)
+    phrased = selection.phrase_triggers_batch(texts, clauses, encode, encoder_name)
+    exact = [selection.exact_triggers(text, set(cited)) for text, cited in zip(texts, sources)]
+    head = card_head.HEAD.get(encoder_name)
+    probabilities = head.probabilities(texts, [vectors for _, vectors in clauses]) if head else [{} for _ in texts]
+
+    table = []
+    for with_phrases in (True, False):
+        for threshold in (None, *THRESHOLDS):
+            chosen = []
+            for text, level, p, e, probs in zip(texts, levels, phrased, exact, probabilities):
+                taught = {card: prob for card, prob in probs.items() if threshold is not None and prob >= threshold}
+                strengths = selection._strongest(p if with_phrases else {}, taught, e)
+                chosen.append(selection.choose(text, level, strengths))
+            figures = evaluation.figures(rows, levels, chosen, 0.0)
+            table.append({"phrases": with_phrases, "head_threshold": threshold,
+                          "levels_0_1": figures["levels_0_1_cards"], "overall": figures["overall"],
+                          "send_now": figures["levels_0_1_with_send_now_card"]})
+    print(f"{'phrases':>8} {'head >=':>8} {'rec 0-1':>8} {'prec 0-1':>8} {'rec all':>8} {'prec all':>8} {'send-now':>8}")
+    for line in table:
+        print(f"{str(line['phrases']):>8} {str(line['head_threshold']):>8} "
+              f"{line['levels_0_1']['recall']:>8.3f} {line['levels_0_1']['precision']:>8.3f} "
+              f"{line['overall']['recall']:>8.3f} {line['overall']['precision']:>8.3f} {line['send_now']:>8}")
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps({"data": args.data, "rows": len(rows), "variants": table}, indent=2))
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

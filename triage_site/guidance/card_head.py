@@ -1,0 +1,145 @@
+"""A learned card trigger: which specific cards a whole call needs, learned from labelled requests.
+
+Trigger words and phrases see one clause at a time and one writer's wording; the head reads the whole call
+(its clauses' sentence embeddings, pooled, and its words) and was trained on requests written for it
+(`data/guidance/train/`, by writers who saw only the catalogue). Its probability for a card is a trigger
+strength like the others; a card is triggered at THRESHOLD or above. `manage.py train_card_head` fits it and
+saves `data/guidance/model/card_head.joblib`; the artefact names the sha256 of its training files, and a
+test fails when they change without retraining."""
+import hashlib
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .cards import CARDS_PATH, FALLBACKS
+from .clauses import clause_vectors_batch
+
+logger = logging.getLogger(__name__)
+DATA_DIR = CARDS_PATH.parent
+TRAIN_DIR = DATA_DIR / "train"
+ARTIFACT_PATH = DATA_DIR / "model" / "card_head.joblib"
+META_PATH = ARTIFACT_PATH.with_suffix(".json")
+# Never trained on: the tuning set (thresholds are chosen on it) and the frozen independent set.
+HELD_OUT_PATHS = (DATA_DIR / "dev" / "requests.jsonl", DATA_DIR / "independent" / "requests.jsonl")
+# Chosen on data/guidance/dev only (docs/guidance.md).
+THRESHOLD = 0.5
+DEFAULT_C = 4.0
+
+
+class CardHeadUnavailable(RuntimeError):
+    """The artefact is missing, unreadable or was trained for another encoder."""
+
+
+def read_rows(paths):
+    rows = []
+    for path in paths:
+        for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                row = json.loads(line)
+                if not isinstance(row.get("text"), str) or not isinstance(row.get("cards"), list):
+                    raise ValueError(f"{path}:{number}: a row needs text and cards")
+                rows.append(row)
+    return rows
+
+
+def training_paths():
+    return sorted(TRAIN_DIR.glob("*.jsonl"))
+
+
+def refuse_held_out(texts):
+    """Raise ValueError when a training text is one of the tuning or evaluation sets' texts."""
+    comparable = lambda text: " ".join(text.lower().split())  # noqa: E731
+    held_out = {comparable(row["text"]) for path in HELD_OUT_PATHS if path.exists() for row in read_rows([path])}
+    leaked = [text for text in texts if comparable(text) in held_out]
+    if leaked:
+        raise ValueError(f"{len(leaked)} training text(s) belong to a held-out set; first: {leaked[0][:80]!r}")
+
+
+def pooled(clause_vectors):
+    """One row per call: the element-wise maximum and the mean of its clauses' embeddings."""
+    return np.vstack([np.concatenate([vectors.max(axis=0), vectors.mean(axis=0)]) for vectors in clause_vectors])
+
+
+@dataclass
+class CardHead:
+    vectorizer: object
+    model: object
+    card_ids: list
+    encoder_name: str
+    train_sha256: str
+    meta: dict = field(default_factory=dict)
+
+    def features(self, texts, clause_vectors):
+        from scipy.sparse import csr_matrix, hstack
+
+        return hstack([self.vectorizer.transform(texts), csr_matrix(pooled(clause_vectors))]).tocsr()
+
+    def probabilities(self, texts, clause_vectors):
+        """{card id: probability} per text, for every card the head knows."""
+        probs = self.model.predict_proba(self.features(list(texts), clause_vectors))
+        return [dict(zip(self.card_ids, map(float, row))) for row in probs]
+
+
+def train(paths, encode, encoder_name, c=DEFAULT_C):
+    """Fit a head on the JSONL files `paths` ({text, cards}); the fallback cards are not learned."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.preprocessing import MultiLabelBinarizer
+
+    rows = read_rows(paths)
+    texts = [row["text"] for row in rows]
+    refuse_held_out(texts)
+    labels = [[card for card in row["cards"] if card not in FALLBACKS.values()] for row in rows]
+    binarizer = MultiLabelBinarizer()
+    y = binarizer.fit_transform(labels)
+    vectorizer = TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True, min_df=2,
+                                 dtype=np.float32).fit(texts)
+    sha = hashlib.sha256(b"".join(Path(path).read_bytes() for path in paths)).hexdigest()
+    head = CardHead(vectorizer, None, list(binarizer.classes_), encoder_name, sha)
+    x = head.features(texts, [vectors for _, vectors in clause_vectors_batch(texts, encode)])
+    head.model = OneVsRestClassifier(LogisticRegression(C=c, class_weight="balanced", max_iter=5000)).fit(x, y)
+    head.meta = {"encoder": encoder_name, "train_files": [Path(path).name for path in paths], "train_rows": len(rows),
+                 "train_sha256": sha, "C": c, "cards": head.card_ids,
+                 "features": "word 1-2-gram tf-idf + max- and mean-pooled clause embeddings"}
+    return head
+
+
+def save(head, path=None):
+    import joblib
+
+    path = path or ARTIFACT_PATH
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump(head, path, compress=3)
+    Path(path).with_suffix(".json").write_text(json.dumps(head.meta, indent=2, sort_keys=True) + "\n")
+
+
+def load(path=None, encoder_name=None):
+    from triage_site.classification.head import load_artifact
+
+    return load_artifact(path or ARTIFACT_PATH, encoder_name, CardHeadUnavailable, "card head", "train_card_head")
+
+
+class _Loaded:
+    """The artefact, loaded once per process and encoder; None when it cannot load (logged once)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.by_encoder = {}
+
+    def get(self, encoder_name):
+        with self.lock:
+            if encoder_name not in self.by_encoder:
+                try:
+                    self.by_encoder[encoder_name] = load(encoder_name=encoder_name)
+                except CardHeadUnavailable as exc:
+                    logger.error("learned card triggers unavailable, choosing cards without them: %s", exc)
+                    self.by_encoder[encoder_name] = None
+            return self.by_encoder[encoder_name]
+
+
+HEAD = _Loaded()

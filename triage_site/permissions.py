@@ -36,5 +36,9 @@ def _required(check, message):
     return decorator
 
 
-dispatcher_required = _required(is_dispatcher, "Only dispatchers may see requests.")
-supervisor_required = _required(is_supervisor, "Only supervisors may change urgencies.")
+dispatcher_required = _required(
+    is_dispatcher, f"Only dispatchers may see requests: this account is not in the {DISPATCHER_GROUP} group. "
+                   "Ask a supervisor or the administrator to add you (manage.py create_dispatcher NAME).")
+supervisor_required = _required(
+    is_supervisor, f"Only supervisors may change urgencies: this account is not in the {SUPERVISOR_GROUP} group. "
+                   "Ask the administrator to add you (manage.py create_dispatcher NAME --supervisor).")

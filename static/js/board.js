@@ -144,6 +144,9 @@
   }
 
   function sync(body, elements, order, build, changed) {
+    // Rows the server rendered with the page, before the live board took over, are replaced, never kept.
+    const managed = new Set(elements.values());
+    for (const tr of [...body.children]) if (!managed.has(tr)) tr.remove();
     const wanted = new Set(order);
     for (const [id, tr] of elements) {
       if (!wanted.has(id)) { tr.remove(); elements.delete(id); }

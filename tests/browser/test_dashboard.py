@@ -172,3 +172,41 @@ def test_anonymous_browser_sees_nothing(triage_server, browser):
         assert refused.startswith("closed"), refused
     finally:
         context.close()
+
+
+ROWS_PER_ID = """() => {
+    const counts = {};
+    document.querySelectorAll('#open-requests tr').forEach((tr) => { counts[tr.dataset.id] = (counts[tr.dataset.id] || 0) + 1; });
+    return counts;
+}"""
+
+
+def test_a_board_opened_while_requests_are_open_shows_each_once(triage_server, browser):
+    """The page is rendered with the open rows; the live board must replace them, not add a second copy,
+    and a finished request must leave the open table."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        intake = context.new_page()
+        sign_in(intake, triage_server)
+        ids = []
+        for text in ("Fell off a bike, grazed knee, wants advice", "Sore throat for two days"):
+            intake.goto(f"{triage_server['base_url']}/")
+            intake.fill("#id_text", text)
+            intake.click("main button[type=submit]")
+            intake.wait_for_url(re.compile(r".*/requests/\d+/$"))
+            ids.append(re.search(r"/requests/(\d+)/", intake.url).group(1))
+        board = context.new_page()
+        board.goto(f"{triage_server['base_url']}/dispatch/")
+        server_rendered = board.evaluate(ROWS_PER_ID)
+        assert any(request_id in server_rendered for request_id in ids), server_rendered  # the case in question
+        board.wait_for_selector('#connection[data-state="live"]', timeout=15000)
+        board.wait_for_timeout(500)  # a few live updates
+        counts = board.evaluate(ROWS_PER_ID)
+        assert all(count == 1 for count in counts.values()), counts
+        assert board.text_content("#open-count") == str(len(counts))
+        for request_id in ids:
+            board.wait_for_selector(f'#finished-requests tr[data-id="{request_id}"]', state="attached", timeout=120000)
+        board.wait_for_function(f"!document.querySelector('#open-requests tr[data-id=\"{ids[-1]}\"]')", timeout=10000)
+        assert all(request_id not in board.evaluate(ROWS_PER_ID) for request_id in ids)
+    finally:
+        context.close()

@@ -53,6 +53,8 @@ def test_submission_is_stored_classified_and_queued(dispatcher_client):
         ({"text": "   "}, "Describe the medical situation"),
         ({"text": "x" * 4001}, "at most 4,000 characters"),
         ({"text": "bleeding\x00badly"}, "control characters"),
+        ({"text": "fell \u202e4 ycnegru"}, "text-direction characters"),
+        ({"text": "fell", "location": "flat \u20662\u2069"}, "text-direction characters"),
         ({"text": "fall", "callback_number": "call me maybe"}, "Enter a phone number"),
     ],
 )

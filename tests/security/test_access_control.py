@@ -139,6 +139,30 @@ def test_admin_is_open_to_superusers(client, superuser):
     assert client.get("/admin/").status_code == 200
 
 
+def test_the_admin_shows_requests_but_cannot_add_change_or_delete_them(client, superuser):
+    """Audited fields (text, urgencies, answer, status) change only through the services and their audit."""
+    request = MedicalRequest.objects.create(text="fell", status=Status.QUEUED, urgency=2)
+    client.force_login(superuser)
+    page = client.get(f"/admin/intake/medicalrequest/{request.pk}/change/")
+    assert page.status_code == 200 and 'name="text"' not in page.content.decode()
+    client.post(f"/admin/intake/medicalrequest/{request.pk}/change/",
+                {"text": "changed", "status": Status.DONE, "answer": "edited"})
+    assert client.get("/admin/intake/medicalrequest/add/").status_code == 403
+    assert client.post(f"/admin/intake/medicalrequest/{request.pk}/delete/", {"post": "yes"}).status_code == 403
+    client.post("/admin/intake/medicalrequest/", {"action": "delete_selected", "_selected_action": [request.pk],
+                                                  "post": "yes"})
+    request.refresh_from_db()
+    assert (request.text, request.status, request.answer) == ("fell", Status.QUEUED, "")
+
+
+def test_a_refusal_says_which_group_is_needed_and_whom_to_ask(client, outsider, sample_objects):
+    client.force_login(outsider)
+    page = client.get(reverse("intake:detail", args=[sample_objects["pk"]]))
+    assert page.status_code == 403
+    text = page.content.decode()
+    assert "not in the dispatcher group" in text and "create_dispatcher" in text and outsider.username in text
+
+
 # --- CSRF ------------------------------------------------------------------------------------------
 
 def test_every_post_without_a_csrf_token_is_refused(superuser, sample_objects):

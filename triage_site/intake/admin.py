@@ -5,6 +5,20 @@ from django.utils.html import format_html
 from .models import MedicalRequest, UrgencyOverride
 
 
+class ViewOnlyAdmin(admin.ModelAdmin):
+    """Requests and their audit change only through intake, the worker and the audited services (text,
+    urgencies, answer, status): the admin shows them and can neither add, edit nor delete them."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class UrgencyOverrideInline(admin.TabularInline):
     model = UrgencyOverride
     extra = 0
@@ -17,13 +31,11 @@ class UrgencyOverrideInline(admin.TabularInline):
 
 
 @admin.register(MedicalRequest)
-class MedicalRequestAdmin(admin.ModelAdmin):
+class MedicalRequestAdmin(ViewOnlyAdmin):
     list_display = ("id", "status", "urgency", "model_urgency", "rule_urgency", "needs_review", "created_at",
                     "override_link")
     list_filter = ("status", "urgency", "needs_review")
     search_fields = ("text", "location", "caller_name")
-    readonly_fields = ("urgency", "rule_findings", "created_at", "classified_at", "queued_at", "started_at",
-                       "first_token_at", "finished_at")
     inlines = [UrgencyOverrideInline]
 
     @admin.display(description="Override")
@@ -33,16 +45,7 @@ class MedicalRequestAdmin(admin.ModelAdmin):
 
 
 @admin.register(UrgencyOverride)
-class UrgencyOverrideAdmin(admin.ModelAdmin):
+class UrgencyOverrideAdmin(ViewOnlyAdmin):
     list_display = ("changed_at", "request", "changed_by", "old_urgency", "new_urgency", "model_urgency", "reason")
     list_filter = ("new_urgency", "model_urgency")
     search_fields = ("reason", "request__text")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

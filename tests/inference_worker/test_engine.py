@@ -110,30 +110,36 @@ def test_llama_family_and_staggered_arrivals(llama):
     assert_clean(e)
 
 
-def _preemption_run(model, action, **kw):
-    """A long urgency-4 request runs; an urgency-0 request arrives and must displace it."""
-    long_prompt, long_n = [random.Random(5).randrange(VOCAB) for _ in range(30)], 40
-    short_prompt, short_n = [random.Random(6).randrange(VOCAB) for _ in range(20)], 10
-    ref_long, ref_short = reference(model, long_prompt, long_n), reference(model, short_prompt, short_n)
-    e = make_engine(model, token_budget=64, **kw)
-    e.add_request("low", long_prompt, urgency=4, predicted_output_tokens=long_n, max_new_tokens=long_n)
+def urgent_displaces_low(engine, model, low_prompt, urgent_prompt, low_n=40, urgent_n=10):
+    """A long urgency-4 request runs 30 decode steps; then an urgency-0 request arrives and must displace it.
+    Both outputs equal ``generate`` and the urgent one finishes first. Returns the engine's stats."""
+    engine.add_request("low", low_prompt, urgency=4, predicted_output_tokens=low_n, max_new_tokens=low_n)
     got = {}
     for _ in range(31):  # prefill (1 step) + 30 decodes: 'low' holds 61 tokens of KV
-        for o in e.step():
+        for o in engine.step():
             got.setdefault(o.request_id, []).extend(o.new_token_ids)
     assert len(got["low"]) == 31
-    e.add_request("urgent", short_prompt, urgency=0, predicted_output_tokens=short_n, max_new_tokens=short_n)
+    engine.add_request("urgent", urgent_prompt, urgency=0, predicted_output_tokens=urgent_n, max_new_tokens=urgent_n)
     order = []
-    while e.has_work():
-        for o in e.step():
+    while engine.has_work():
+        for o in engine.step():
             got.setdefault(o.request_id, []).extend(o.new_token_ids)
             if o.finished:
                 order.append(o.request_id)
-    assert got["urgent"] == ref_short
-    assert got["low"] == ref_long
+    assert got["urgent"] == reference(model, urgent_prompt, urgent_n)
+    assert got["low"] == reference(model, low_prompt, low_n)
     assert order == ["urgent", "low"]
-    st = e.stats()
+    st = engine.stats()
     assert st["preemptions"] >= 1
+    return st
+
+
+def _preemption_run(model, action, **kw):
+    """`action` names the kind of preemption the engine settings force (keep, swap or recompute)."""
+    long_prompt = [random.Random(5).randrange(VOCAB) for _ in range(30)]
+    short_prompt = [random.Random(6).randrange(VOCAB) for _ in range(20)]
+    e = make_engine(model, token_budget=64, **kw)
+    st = urgent_displaces_low(e, model, long_prompt, short_prompt)
     assert_clean(e)
     return st
 

@@ -11,6 +11,8 @@ from inference_worker.engine import Engine, EngineConfig
 from inference_worker.engine.prefix_cache import CachingBlockPool, chain_hash
 from inference_worker.model_loading import build_random_model, random_config
 
+from .test_engine import reference, urgent_displaces_low
+
 VOCAB = 1024
 BS = 4  # block size: small, so prompts span many blocks
 
@@ -18,19 +20,6 @@ BS = 4  # block size: small, so prompts span many blocks
 @pytest.fixture(scope="module")
 def qwen():
     return build_random_model(random_config("tiny", vocab_size=VOCAB), "cpu", torch.float32, seed=1)
-
-
-_REFS = {}
-
-
-def reference(model, prompt, n):
-    key = (tuple(prompt), n)
-    if key not in _REFS:
-        with torch.inference_mode():
-            out = model.generate(torch.tensor([prompt]), max_new_tokens=n, min_new_tokens=n, do_sample=False,
-                                 eos_token_id=None, pad_token_id=0)
-        _REFS[key] = out[0, len(prompt):].tolist()
-    return _REFS[key]
 
 
 def tokens(seed, n):
@@ -120,28 +109,10 @@ def test_simultaneous_arrivals_and_identical_prompts(qwen):
 
 
 def _preemption_run(model, cache, **kw):
-    """A long urgency-4 request runs; an urgency-0 request sharing its prefix arrives and displaces it
-    (see test_engine._preemption_run): the urgent one takes the blocks the preempted one is leaving."""
-    low_prompt, low_n = PREFIX[:16] + tokens(5, 14), 40
-    urgent_prompt, urgent_n = PREFIX[:16] + tokens(6, 4), 10
+    """test_engine's preemption scenario, with both requests sharing a prefix: the urgent one takes the blocks
+    the preempted one is leaving."""
     e = make_engine(model, cache=cache, token_budget=64, **kw)
-    e.add_request("low", low_prompt, urgency=4, predicted_output_tokens=low_n, max_new_tokens=low_n)
-    got = {}
-    for _ in range(31):  # prefill (1 step) + 30 decodes: 'low' holds 61 tokens of KV
-        for o in e.step():
-            got.setdefault(o.request_id, []).extend(o.new_token_ids)
-    e.add_request("urgent", urgent_prompt, urgency=0, predicted_output_tokens=urgent_n, max_new_tokens=urgent_n)
-    order = []
-    while e.has_work():
-        for o in e.step():
-            got.setdefault(o.request_id, []).extend(o.new_token_ids)
-            if o.finished:
-                order.append(o.request_id)
-    assert got["urgent"] == reference(model, urgent_prompt, urgent_n)
-    assert got["low"] == reference(model, low_prompt, low_n)
-    assert order == ["urgent", "low"]
-    st = e.stats()
-    assert st["preemptions"] >= 1
+    st = urgent_displaces_low(e, model, PREFIX[:16] + tokens(5, 14), PREFIX[:16] + tokens(6, 4))
     assert_clean(e)
     return st
 

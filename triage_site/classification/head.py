@@ -77,14 +77,14 @@ def _comparable(text):
     return " ".join(text.lower().split())
 
 
-def refuse_evaluation_texts(texts, evaluation_path=INDEPENDENT_PATH):
-    """Raise EvaluationLeak if any of `texts` is (up to case and spacing) a text of the independent set."""
+def refuse_evaluation_texts(texts, evaluation_path=INDEPENDENT_PATH, what="the independent evaluation set"):
+    """Raise EvaluationLeak if any of `texts` is (up to case and spacing) a text of `what` at `evaluation_path`."""
     if not Path(evaluation_path).exists():
         return
     frozen = {_comparable(row["text"]) for row in read_jsonl(evaluation_path)}
     leaked = [text for text in texts if _comparable(text) in frozen]
     if leaked:
-        raise EvaluationLeak(f"{len(leaked)} training text(s) belong to the independent evaluation set "
+        raise EvaluationLeak(f"{len(leaked)} training text(s) belong to {what} "
                              f"{evaluation_path}, which is never trained on; first: {leaked[0][:80]!r}")
 
 

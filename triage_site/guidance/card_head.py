@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from triage_site.classification.head import load_artifact, read_jsonl, refuse_evaluation_texts
+
 from .cards import CARDS_PATH, FALLBACKS
 from .clauses import clause_vectors_batch
 
@@ -35,14 +37,10 @@ class CardHeadUnavailable(RuntimeError):
 
 
 def read_rows(paths):
-    rows = []
-    for path in paths:
-        for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-            if line.strip():
-                row = json.loads(line)
-                if not isinstance(row.get("text"), str) or not isinstance(row.get("cards"), list):
-                    raise ValueError(f"{path}:{number}: a row needs text and cards")
-                rows.append(row)
+    rows = [row for path in paths for row in read_jsonl(path)]
+    for row in rows:
+        if not isinstance(row["text"], str) or not isinstance(row.get("cards"), list):
+            raise ValueError(f"a training row needs text and cards: {str(row)[:80]}")
     return rows
 
 
@@ -51,12 +49,9 @@ def training_paths():
 
 
 def refuse_held_out(texts):
-    """Raise ValueError when a training text is one of the tuning or evaluation sets' texts."""
-    comparable = lambda text: " ".join(text.lower().split())  # noqa: E731
-    held_out = {comparable(row["text"]) for path in HELD_OUT_PATHS if path.exists() for row in read_rows([path])}
-    leaked = [text for text in texts if comparable(text) in held_out]
-    if leaked:
-        raise ValueError(f"{len(leaked)} training text(s) belong to a held-out set; first: {leaked[0][:80]!r}")
+    """Raise (EvaluationLeak, a ValueError) when a training text is one of the tuning or evaluation sets' texts."""
+    for path in HELD_OUT_PATHS:
+        refuse_evaluation_texts(texts, path, what="a held-out set (tuning or evaluation)")
 
 
 def pooled(clause_vectors):
@@ -119,8 +114,6 @@ def save(head, path=None):
 
 
 def load(path=None, encoder_name=None):
-    from triage_site.classification.head import load_artifact
-
     return load_artifact(path or ARTIFACT_PATH, encoder_name, CardHeadUnavailable, "card head", "train_card_head")
 
 

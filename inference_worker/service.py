@@ -196,7 +196,11 @@ class InferenceService:
         if reason is not None:
             self._withdraw(active, active.answer.text, reason)
             return
-        if flush_due and active.guard.may_show:  # otherwise the text waits until it follows a card
+        if not active.guard.may_show:  # the text waits, unseen and unsaved, until it follows a card
+            if save_due:
+                active.last_saved = now
+            return
+        if flush_due:
             self._flush(active, now)
         if save_due:
             active.last_saved = now

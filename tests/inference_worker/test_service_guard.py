@@ -52,6 +52,7 @@ class RecordingStore:
         self._queued = list(requests)
         self.inbox = self
         self.deltas, self.done, self.withdrawn, self.heartbeats = {}, {}, {}, []
+        self.saved = {}  # what a reloaded page would show
 
     def receive(self, timeout=0.0):
         return []
@@ -68,7 +69,7 @@ class RecordingStore:
         return True
 
     def save_progress(self, request_id, answer, generated_tokens):
-        pass
+        self.saved[request_id] = answer
 
     def publish_delta(self, request_id, text, generated_tokens):
         self.deltas[request_id] = self.deltas.get(request_id, "") + text
@@ -98,12 +99,12 @@ def card(key_words):
     return {"id": "test", "title": "Test card", "steps": ["Call for help now."], "key_words": key_words}
 
 
-def serve(model, tokenizer, requests, max_answer_tokens=200, **sampling):
+def serve(model, tokenizer, requests, max_answer_tokens=200, save_interval=1.0, **sampling):
     engine = Engine(model, EngineConfig(max_batch_size=4, kv_block_size=16, kv_device_blocks=128, max_model_len=512,
                                         eos_token_ids=[tokenizer.eos_token_id]), device="cpu")
     store = RecordingStore(requests)
     service = InferenceService(engine, tokenizer, store, max_answer_tokens=max_answer_tokens, stream_interval=0.0,
-                               answer_sampling=sampling)
+                               save_interval=save_interval, answer_sampling=sampling)
     for _ in range(max_answer_tokens + 10):
         service.run_once()
         if not engine.has_work() and not service.active:
@@ -154,6 +155,13 @@ def test_an_answer_that_never_follows_its_card_is_withdrawn_unseen(looping_model
     service, store = serve(looping_model, tokenizer, [queued(1, cards=(cpr,))], stop=(" now",))
     assert store.withdrawn[1] == ("Call for help", 4, "does not follow the protocol card")
     assert not store.deltas.get(1) and 1 not in store.done
+
+
+def test_a_held_answer_is_not_saved_where_a_reloaded_page_would_show_it(looping_model, tokenizer):
+    cpr = card([["chest"], ["push", "press", "compress"]])
+    service, store = serve(looping_model, tokenizer, [queued(1, cards=(cpr,))], save_interval=0.0)
+    assert store.withdrawn[1][2] in ("a loop", "repeated text")  # it never followed the card
+    assert not store.saved.get(1) and not store.deltas.get(1)
 
 
 def test_the_card_check_can_be_turned_off(looping_model, tokenizer):

@@ -31,7 +31,13 @@ test-embedded: install
 	env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest -m "not browser"
 
 # Real headless Chromium (Debian's package); its own invocation, as Playwright's sync API needs it.
-test-browser: install
+# axe-core (pinned in tests/browser/package-lock.json) audits every page in the browser tests.
+AXE := tests/browser/node_modules/axe-core/axe.min.js
+$(AXE): tests/browser/package.json tests/browser/package-lock.json
+	npm ci --prefix tests/browser --no-audit --no-fund --silent
+	touch $(AXE)
+
+test-browser: install $(AXE)
 	env -u DATABASE_URL -u REDIS_URL TRIAGE_REQUIRE_BROWSER=1 $(PY) -m pytest -m browser tests/browser
 
 # The test process runs without the connection pool: pytest-django's transactions and the many short-lived

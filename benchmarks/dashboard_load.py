@@ -10,7 +10,10 @@ timestamps can be read afterwards). It signs in, opens N board websockets the wa
 does (`/ws/board/?delta=1`, spread over several client processes), submits requests through the
 intake form at a fixed rate, and measures for every status change the database records (received:
 created_at, queued: queued_at, running: first_token_at, done/failed: finished_at) the time until
-each dashboard shows that status (or a later one) for that request. Prints a table, writes JSON.
+each dashboard shows that status (or a later one) for that request. With --acknowledgers N (default 2),
+N of the dashboards also acknowledge every level 0-1 alert they are shown, over the same socket, as a
+dispatcher's board does; the acknowledgements stored and their times are reported too.
+Prints a table, writes JSON.
 Bounded: at most 1000 dashboards, 100 requests/s, 300 s.
 """
 import argparse
@@ -93,7 +96,7 @@ def warm_up(client, timeout=120):
 
 def run_dashboards(args):
     """One client process: `count` board websockets; returns first-seen times per (request, rank)."""
-    ws_url, origin, cookie, count, stop_at, ready_queue, index, stop_value = args
+    ws_url, origin, cookie, count, stop_at, ready_queue, index, stop_value, acknowledgers = args
 
     def stopping():
         stop = stop_value.value
@@ -101,9 +104,17 @@ def run_dashboards(args):
     import websockets
 
     seen = {}  # (client, request_id, rank) -> time first shown
-    stats = {"messages": 0, "bytes": 0, "connected": 0, "failed": 0, "refreshes": 0, "connect_s": []}
+    stats = {"messages": 0, "bytes": 0, "connected": 0, "failed": 0, "refreshes": 0, "connect_s": [],
+             "acknowledgements_sent": 0, "acknowledged": 0, "acknowledge_refused": 0}
 
-    async def dashboard(number):
+    async def acknowledge(socket_, alert_ids, sent):
+        for request_id in alert_ids:
+            if request_id not in sent:
+                sent.add(request_id)
+                stats["acknowledgements_sent"] += 1
+                await socket_.send(json.dumps({"type": "acknowledge", "request_id": request_id}))
+
+    async def dashboard(number, acknowledger):
         started = time.monotonic()
         try:
             socket_ = await websockets.connect(ws_url, origin=origin, additional_headers={"Cookie": cookie},
@@ -113,7 +124,7 @@ def run_dashboards(args):
             return
         stats["connected"] += 1
         stats["connect_s"].append(time.monotonic() - started)
-        rows, version = {}, None
+        rows, version, sent = {}, None, set()
         try:
             while not stopping():
                 try:
@@ -127,9 +138,14 @@ def run_dashboards(args):
                     continue  # charts and worker stats: not part of this measurement
                 message = json.loads(raw)
                 kind = message["type"]
+                if kind == "result":
+                    stats["acknowledged" if message["ok"] else "acknowledge_refused"] += 1
+                    continue
                 if kind == "board":
                     version = message["version"]
                     changed = message["board"]["open"] + message["board"]["finished"]
+                    if acknowledger:
+                        await acknowledge(socket_, [row["id"] for row in message["board"]["alerts"]], sent)
                 elif kind == "board.delta":
                     if message["base"] != version:
                         stats["refreshes"] += 1
@@ -137,6 +153,8 @@ def run_dashboards(args):
                         continue
                     version = message["version"]
                     changed = message["upsert"]
+                    if acknowledger and message.get("alerts"):
+                        await acknowledge(socket_, message["alerts"], sent)
                 else:
                     continue
                 for row in changed:
@@ -151,7 +169,7 @@ def run_dashboards(args):
     async def main():
         tasks = []
         for number in range(count):
-            tasks.append(asyncio.ensure_future(dashboard(index * 100000 + number)))
+            tasks.append(asyncio.ensure_future(dashboard(index * 100000 + number, number < acknowledgers)))
             await asyncio.sleep(0.01)
         while stats["connected"] + stats["failed"] < count:
             await asyncio.sleep(0.05)
@@ -199,7 +217,8 @@ def measure(args, base_url, username, password, env):
     pool = multiprocessing.Pool(procs)
     t_connect = time.monotonic()
     stop_value = manager.Value("d", 0.0)
-    pending = pool.map_async(run_dashboards, [(ws_url, origin, cookie, n, stop_at, ready, i, stop_value)
+    acknowledgers = [args.acknowledgers // procs + (1 if i < args.acknowledgers % procs else 0) for i in range(procs)]
+    pending = pool.map_async(run_dashboards, [(ws_url, origin, cookie, n, stop_at, ready, i, stop_value, acknowledgers[i])
                                               for i, n in enumerate(counts)])
     for _ in range(procs):
         ready.get(timeout=connect_budget)
@@ -211,7 +230,19 @@ def measure(args, base_url, username, password, env):
     results = pending.get(timeout=max(stop_at - time.time(), 0) + 60)
     pool.close()
     times = status_times(env, load.accepted_ids)
-    return results, load, times, connect_s, submit_s
+    return results, load, times, connect_s, submit_s, stored_acknowledgements(load.accepted_ids)
+
+
+def stored_acknowledgements(request_ids):
+    """Alerts raised among our requests, and the acknowledgements stored for them (after status_times set up Django)."""
+    from triage_site.intake.models import AlertAcknowledgement, MedicalRequest
+
+    seconds = sorted(AlertAcknowledgement.objects.filter(request_id__in=request_ids)
+                     .values_list("seconds_to_acknowledge", flat=True))
+    alerts = MedicalRequest.objects.filter(pk__in=request_ids, alerted_at__isnull=False).count()
+    return {"alerts_raised": alerts, "acknowledged": len(seconds),
+            "seconds_to_acknowledge_p50": round(percentile(seconds, 50), 2) if seconds else None,
+            "seconds_to_acknowledge_p95": round(percentile(seconds, 95), 2) if seconds else None}
 
 
 def main():
@@ -221,6 +252,8 @@ def main():
     parser.add_argument("--seconds", type=float, default=30.0, help="how long to submit requests")
     parser.add_argument("--drain", type=float, default=5.0, help="seconds to keep watching after the last submit")
     parser.add_argument("--client-processes", type=int, default=2)
+    parser.add_argument("--acknowledgers", type=int, default=2,
+                        help="dashboards that also acknowledge every alert they are shown (0: none)")
     parser.add_argument("--answer-tokens", type=int, default=16, help="TRIAGE_MAX_ANSWER_TOKENS of the started server")
     parser.add_argument("--classifier", choices=["rules", "model"], default="rules",
                         help="rules: the started server runs the rules-only classifier (fast); model: MiniLM + head")
@@ -252,7 +285,7 @@ def main():
             var_dir = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="dashboard-load-")))
             server = cleanup.enter_context(start_embedded(var_dir, args.answer_tokens, args.classifier))
             base_url, username, password, env = server["base_url"], server["username"], server["password"], server["env"]
-        results, load, times, connect_s, submit_s = measure(args, base_url, username, password, env)
+        results, load, times, connect_s, submit_s, acknowledgements = measure(args, base_url, username, password, env)
     request_ids = load.accepted_ids
 
     latencies = {name: [] for name in ("received", "queued", "running", "done")}
@@ -286,6 +319,9 @@ def main():
         "messages_per_dashboard": round(sum(s["messages"] for s in stats) / max(len(client_ids), 1), 1),
         "mbytes_received": round(sum(s["bytes"] for s in stats) / 1e6, 1),
         "delta_gaps_refreshed": sum(s["refreshes"] for s in stats),
+        "acknowledgers": args.acknowledgers,
+        "acknowledgements": {**acknowledgements, **{key: sum(s[key] for s in stats) for key in (
+            "acknowledgements_sent", "acknowledged", "acknowledge_refused")}},
         "status_changes": {name: {"count": len(values), "missed": missed[name],
                                   "p50_ms": round(percentile(values, 50), 1),
                                   "p95_ms": round(percentile(values, 95), 1),
@@ -310,6 +346,10 @@ def main():
               f"{row['p99_ms']:>10}{row['max_ms']:>10}")
     print(f"{'all':<14}{summary['all']['count']:>14}{'':>8}{summary['all']['p50_ms']:>10}{summary['all']['p95_ms']:>10}"
           f"{summary['all']['p99_ms']:>10}")
+    acks = summary["acknowledgements"]
+    print(f"alerts raised {acks['alerts_raised']}, acknowledged {acks['acknowledged']} (sent {acks['acknowledgements_sent']}, "
+          f"refused as already acknowledged {acks['acknowledge_refused']}); time to acknowledge p50 "
+          f"{acks['seconds_to_acknowledge_p50']} s, p95 {acks['seconds_to_acknowledge_p95']} s")
     print(f"target p95 <= {args.target_ms:.0f} ms: {'met' if summary['target_met'] else 'MISSED'}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=2))

@@ -69,6 +69,9 @@ class MemoryStore:
     def heartbeat(self, queue_order, stats):
         pass
 
+    def heartbeat_busy(self, step_running_s):
+        pass
+
     def recover_interrupted(self):
         return 0
 

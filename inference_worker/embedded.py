@@ -11,10 +11,16 @@ from .store import publish_on_loop, worker_settings
 logger = logging.getLogger("inference_worker")
 
 
-def serve(application, *, host, port, with_worker=True):
-    """Serve `application` (the project's ASGI app) until stopped; with the worker unless told otherwise."""
+def serve(application, *, host, port, with_worker=True, banner=""):
+    """Serve `application` (the project's ASGI app) until stopped; with the worker unless told otherwise.
+    `banner` is printed once the server listens, after the models' and the server's own start-up output,
+    so the address is the last thing a newcomer reads."""
     from daphne.endpoints import build_endpoint_description_strings
     from daphne.server import Server, twisted_loop
+    from twisted.internet import reactor
+
+    if banner:
+        reactor.callWhenRunning(reactor.callLater, 0.5, lambda: print(banner, flush=True))
 
     stop_event = threading.Event()
     if with_worker:

@@ -5,6 +5,7 @@ overrides take effect at the next step; a full reconciliation every
 `reconcile_interval` seconds catches anything a lost wake-up missed.
 """
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -52,12 +53,15 @@ class InferenceService:
         self._last_reconcile = float("-inf")
         self._last_heartbeat = float("-inf")
         self._tokens_since_heartbeat = 0
+        self._step_started = None  # monotonic time the engine step in progress began
         self.completed = 0
         self.withdrawn = 0
 
     # --- the loop -------------------------------------------------------------------------
     def run(self, stop_event):
         recovered = False
+        threading.Thread(target=self._report_long_steps, args=(stop_event,), name="worker-liveness",
+                         daemon=True).start()
         try:
             while not stop_event.is_set():
                 try:
@@ -70,6 +74,18 @@ class InferenceService:
                     stop_event.wait(1.0)
         finally:
             self.store.close()
+
+    def _report_long_steps(self, stop_event):
+        """The loop heartbeats between steps, and a step can take seconds on a CPU with a full batch: meanwhile
+        this thread reports the worker busy, so that no board calls a working worker silent."""
+        while not stop_event.wait(self.heartbeat_interval):
+            started = self._step_started
+            if started is None or time.monotonic() - started < self.heartbeat_interval:
+                continue
+            try:
+                self.store.heartbeat_busy(round(time.monotonic() - started, 1))
+            except Exception:
+                logger.warning("could not report a long step", exc_info=True)
 
     def _recover_interrupted(self):
         recovered = self.store.recover_interrupted()
@@ -155,6 +171,7 @@ class InferenceService:
 
     # --- one engine step --------------------------------------------------------------------
     def _step(self):
+        self._step_started = time.monotonic()
         try:
             outputs = self.engine.step()
         except Exception as error:  # a broken step must not take every request down with it
@@ -164,6 +181,8 @@ class InferenceService:
                 self.store.mark_failed(request_id, f"generation failed: {error}")
             self.active.clear()
             return
+        finally:
+            self._step_started = None
         now = time.monotonic()
         for output in outputs:
             active = self.active.get(output.request_id)

@@ -26,6 +26,8 @@ def worker_settings():
         "model_name": settings.TRIAGE_INFERENCE_MODEL,
         "device": settings.TRIAGE_INFERENCE_DEVICE,
         "policy": settings.TRIAGE_SCHEDULER_POLICY,
+        "aging": settings.TRIAGE_SCHEDULER_AGING,
+        "first_token_targets": settings.TRIAGE_FIRST_TOKEN_TARGETS_S,
         "max_answer_tokens": settings.TRIAGE_MAX_ANSWER_TOKENS,
         "max_prompt_tokens": settings.TRIAGE_MAX_PROMPT_TOKENS,
         "max_batch_size": settings.TRIAGE_MAX_BATCH_SIZE,
@@ -123,6 +125,15 @@ class RequestStore:
 
     def heartbeat(self, queue_order, stats):
         self._dispatch.record_heartbeat(self.worker_name, list(queue_order), stats)
+
+    def heartbeat_busy(self, step_running_s):
+        """From the liveness thread, during a long step; its database connection is closed after each use."""
+        from django.db import connections
+
+        try:
+            self._dispatch.record_busy(self.worker_name, step_running_s)
+        finally:
+            connections.close_all()
 
     def close(self):
         from django.db import connections

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from .config import POLICIES
+from .config import AGING_MODES, POLICIES
 from .costmodel import SETTINGS
 from .simulator import SimulationParams
 from .urgency import LEAST_URGENT, MOST_URGENT
@@ -45,6 +45,9 @@ def add_workload_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--aging", action="store_true", help="enable aging (pjf/semantic)")
     parser.add_argument("--aging-bound", type=_number(float, 1), default=2.0,
                         help="aging promotes to class 0 within this multiple of the FCFS admission position")
+    parser.add_argument("--aging-mode", choices=AGING_MODES, default="admissions",
+                        help="admissions: within --aging-bound x the FCFS position; deadline: in class 0 by 75%% of the "
+                             "class's first-token target (TRIAGE_FIRST_TOKEN_TARGETS_S)")
     parser.add_argument("--no-preemption", action="store_true", help="disable urgency preemption (semantic)")
     parser.add_argument("--trace", help="JSON-lines trace file to replay instead of generating a workload")
     parser.add_argument("--json", dest="json_path", help="write results as JSON to this file")
@@ -59,7 +62,7 @@ def params_from_args(args: argparse.Namespace, policy: str, seed: int, **overrid
         priority_error_distance=args.priority_error_distance, length_error_rate=args.length_error_rate,
         length_error_distance=args.length_error_distance, classifier_latency=args.classifier_latency,
         classifier_batch_size=args.classifier_batch_size, aging=args.aging, aging_bound=args.aging_bound,
-        preemption=not args.no_preemption, seed=seed, trace=args.trace)
+        aging_mode=args.aging_mode, preemption=not args.no_preemption, seed=seed, trace=args.trace)
     for key, value in overrides.items():
         setattr(params, key, value)
     params.validate()

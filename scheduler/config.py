@@ -3,7 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .targets import FIRST_TOKEN_TARGET_SECONDS, NEAR_SHARE
+from .urgency import NUM_LEVELS
+
 POLICIES = ("fcfs", "sjf", "pjf", "semantic")
+AGING_MODES = ("admissions", "deadline")  # aging.py counts admissions, deadline_aging.py seconds against targets
 
 
 @dataclass
@@ -19,6 +23,9 @@ class SchedulerConfig:
     kv_host_blocks: int = 0           # host (swap) KV capacity in blocks
     aging: bool = False
     aging_bound: float = 2.0          # multiple of the FCFS admission position, see docs
+    aging_mode: str = "admissions"    # or "deadline": promoted as the wait nears the class's target
+    deadline_targets: tuple = FIRST_TOKEN_TARGET_SECONDS  # seconds to first token per level (deadline mode)
+    deadline_share: float = NEAR_SHARE  # deadline mode: in class 0 by this share of the class's target
     swap_cost_per_token: float = 2e-4       # seconds to swap one token out and back in
     recompute_cost_per_token: float = 1.1e-4  # seconds to re-prefill one token
     preemption: bool = True           # urgency preemption (semantic policy only)
@@ -50,6 +57,14 @@ class SchedulerConfig:
         if not isinstance(self.aging_bound, (int, float)) or isinstance(self.aging_bound, bool) \
                 or not self.aging_bound >= 1.0:
             raise ValueError(f"aging_bound must be a number >= 1.0 (a multiple of the FCFS wait), got {self.aging_bound!r}")
+        if self.aging_mode not in AGING_MODES:
+            raise ValueError(f"aging_mode must be one of {AGING_MODES}, got {self.aging_mode!r}")
+        targets = self.deadline_targets
+        if not isinstance(targets, (tuple, list)) or len(targets) != NUM_LEVELS or any(
+                not isinstance(t, (int, float)) or isinstance(t, bool) or not t > 0 for t in targets):
+            raise ValueError(f"deadline_targets must be {NUM_LEVELS} positive numbers of seconds, got {targets!r}")
+        if not isinstance(self.deadline_share, (int, float)) or not 0 < self.deadline_share <= 1:
+            raise ValueError(f"deadline_share must be in (0, 1], got {self.deadline_share!r}")
         if not isinstance(self.reestimate_factor, (int, float)) or not self.reestimate_factor > 1.0:
             raise ValueError(f"reestimate_factor must be > 1.0, got {self.reestimate_factor!r}")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from .aging import Aging
+from .deadline_aging import DeadlineAging
 from .blocks import BlockLedger, blocks_for
 from .config import SchedulerConfig
 from .plan import PreemptAction, StepPlan
@@ -33,7 +34,10 @@ class Scheduler:
         self._key = PRIORITY_KEYS[config.policy]
         self._urgency_preemption = config.preemption and config.policy == "semantic"
         self._aging_on = config.aging and config.policy in URGENCY_POLICIES
-        self._aging = Aging(config.aging_bound)
+        self._aging = DeadlineAging(config.deadline_targets, config.deadline_share) \
+            if config.aging_mode == "deadline" else Aging(config.aging_bound)
+        # deadline aging bounds waiting without granting preemption: an aged request displaces nothing
+        self._aged_may_preempt = config.aging_mode != "deadline"
         self._blocks = BlockLedger(config.kv_block_size, config.kv_device_blocks, config.kv_host_blocks)
         self._requests: dict = {}          # every unfinished request by id
         self._waiting = LazyHeap()         # waiting + preempted
@@ -147,7 +151,7 @@ class Scheduler:
         if self._plan is not None:
             raise RuntimeError("complete_step() must be called before the next schedule()")
         if self._aging_on:
-            self._apply_aging()
+            self._apply_aging(now)
         plan = StepPlan()
         if len(self._waiting):
             self._admit_and_preempt(now, plan)
@@ -227,9 +231,9 @@ class Scheduler:
         for victim in eligible[:excess]:
             self._preempt(victim, PreemptAction.KEEP, now, plan)
 
-    def _apply_aging(self) -> None:
+    def _apply_aging(self, now: float) -> None:
         waiting = self._waiting
-        for req in self._aging.promote_due(self._admissions):
+        for req in self._aging.promote_due(self._admissions, now):
             if req.request_id in waiting:
                 waiting.push(req.request_id, self._key(req), req)
 
@@ -280,14 +284,18 @@ class Scheduler:
         strictly less urgent than cand (_urgency_victim makes the full choice)."""
         if not self._urgency_preemption:
             return False
-        cand_class = cand.effective_urgency
+        cand_class = self._preemption_class(cand)
         if cand_class >= LEAST_URGENT:
             return False  # nothing is strictly less urgent than the least urgent level
         return self._aging_on or cand_class < self._worst_running_urgency()
 
+    def _preemption_class(self, cand: SchedRequest) -> int:
+        """The class cand preempts as: its effective class, or under deadline aging its assigned one."""
+        return cand.effective_urgency if self._aged_may_preempt else cand.urgency
+
     def _urgency_victim(self, cand: SchedRequest, kv_short: bool):
         """Least urgent, longest-remaining running request strictly less urgent than cand, past its min run."""
-        cand_class = cand.effective_urgency
+        cand_class = self._preemption_class(cand)
         if cand_class >= LEAST_URGENT:
             return None  # nothing is strictly less urgent than the least urgent level
         if not self._aging_on and cand_class >= self._worst_running_urgency():
@@ -370,6 +378,8 @@ class Scheduler:
         self._running[req.request_id] = req
         self._running_counts[req.urgency] += 1
         self._admissions += 1
+        if self._aging_on:
+            self._aging.admitted(req.request_id)
 
     # ------------------------------------------------------------------ batch and progress
     def _skip_cached_prefixes(self, prefilling: list) -> None:

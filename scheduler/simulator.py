@@ -11,7 +11,8 @@ import json
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
-from .config import POLICIES, SchedulerConfig
+from . import targets
+from .config import AGING_MODES, POLICIES, SchedulerConfig
 from .costmodel import SETTINGS
 from .fast_forward import FastForwardScheduler, skip_steady_steps
 from .metrics import downsample, per_class_summary, per_class_summary_columns
@@ -41,6 +42,7 @@ class SimulationParams:
     classifier_batch_size: int = 5
     aging: bool = False
     aging_bound: float = 2.0
+    aging_mode: str = "admissions"   # or "deadline" (deadline_aging.py; targets from TRIAGE_FIRST_TOKEN_TARGETS_S)
     preemption: bool = True
     seed: int = 0
     trace: str | None = None
@@ -68,6 +70,7 @@ class SimulationParams:
                f"length_error_distance must be between 0 and 1, got {self.length_error_distance}")
         _check(self.classifier_latency >= 0, f"classifier_latency must be >= 0, got {self.classifier_latency}")
         _check(self.aging_bound >= 1.0, f"aging_bound must be >= 1.0, got {self.aging_bound}")
+        _check(self.aging_mode in AGING_MODES, f"aging_mode must be one of {', '.join(AGING_MODES)}, got {self.aging_mode!r}")
         _check(isinstance(self.seed, int), f"seed must be an integer, got {self.seed!r}")
 
     def workload_spec(self) -> WorkloadSpec:
@@ -83,6 +86,7 @@ class SimulationParams:
         return SchedulerConfig(policy=self.policy, max_batch_size=self.batch_size, token_budget=self.token_budget,
                                kv_block_size=self.kv_block_size, kv_device_blocks=model.kv_device_blocks(self.kv_block_size),
                                kv_host_blocks=host_blocks, aging=self.aging, aging_bound=self.aging_bound,
+                               aging_mode=self.aging_mode, deadline_targets=targets.first_token_targets(),
                                swap_cost_per_token=2 * model.swap_per_token,
                                recompute_cost_per_token=model.recompute_cost_per_token(),
                                preemption=self.preemption)

@@ -19,7 +19,7 @@ NAMES = {
 }
 
 # Background and text colour of each level's badge; the text colour keeps WCAG AA contrast on it.
-COLOURS = {0: "#c62828", 1: "#ef6c00", 2: "#f9a825", 3: "#2e7d32", 4: "#1565c0"}
+COLOURS = {0: "#c62828", 1: "#b34700", 2: "#f9a825", 3: "#2e7d32", 4: "#1565c0"}
 TEXT_COLOURS = {0: "#fff", 1: "#fff", 2: "#1d1d1f", 3: "#fff", 4: "#fff"}
 
 

@@ -41,6 +41,15 @@ def dispatcher(django_user_model):
 
 
 @pytest.fixture
+def supervisor(django_user_model):
+    from django.contrib.auth.models import Group
+
+    user = django_user_model.objects.create_user("supervisor1", password="correct horse battery")
+    user.groups.add(Group.objects.get_or_create(name="supervisor")[0])
+    return user
+
+
+@pytest.fixture
 def dispatcher_client(client, dispatcher):
     client.force_login(dispatcher)
     return client

@@ -12,6 +12,8 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 import plotly
 
+from scheduler import targets
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("TRIAGE_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -112,6 +114,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "triage_site.context_processors.urgency_scale",
+                "triage_site.context_processors.roles",
             ],
         },
     },
@@ -190,6 +193,12 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "inte
 TRIAGE_INFERENCE_MODEL = os.environ.get("TRIAGE_INFERENCE_MODEL", "smollm2")
 TRIAGE_INFERENCE_DEVICE = os.environ.get("TRIAGE_INFERENCE_DEVICE", "auto")
 TRIAGE_SCHEDULER_POLICY = os.environ.get("TRIAGE_SCHEDULER_POLICY", "semantic")
+# Aging of waiting requests (docs/scheduler.md): "deadline" promotes a request as its wait nears its class's
+# first-token target (TRIAGE_FIRST_TOKEN_TARGETS_S), "admissions" counts admissions, "off" lets low classes wait.
+TRIAGE_SCHEDULER_AGING = os.environ.get("TRIAGE_SCHEDULER_AGING", "deadline").strip().lower()
+if TRIAGE_SCHEDULER_AGING not in ("off", "admissions", "deadline"):
+    raise ImproperlyConfigured(f"TRIAGE_SCHEDULER_AGING must be off, admissions or deadline, "
+                               f"got {TRIAGE_SCHEDULER_AGING!r}")
 # Engine sizes. None ("auto", the default where shown): the worker picks by device, from measurements
 # (inference_worker/build.py: CPU and CUDA defaults, benchmarks/cpu_batch.py).
 TRIAGE_MAX_ANSWER_TOKENS = env_int("TRIAGE_MAX_ANSWER_TOKENS", None)       # CPU 200, CUDA 400
@@ -225,6 +234,19 @@ TRIAGE_CLASSIFIER_REVIEW_BELOW = float(os.environ.get("TRIAGE_CLASSIFIER_REVIEW_
 TRIAGE_CLASSIFIER_MATERIAL_P = float(os.environ.get("TRIAGE_CLASSIFIER_MATERIAL_P", "0.1"))
 TRIAGE_CLASSIFIER_BATCH_WINDOW_S = float(os.environ.get("TRIAGE_CLASSIFIER_BATCH_WINDOW_S", "0.02"))
 TRIAGE_CLASSIFIER_BATCH_MAX = int(os.environ.get("TRIAGE_CLASSIFIER_BATCH_MAX", "16"))
+
+# Clinical time targets per urgency level 0..4, in seconds (defaults and reasons: scheduler/targets.py, which
+# reads the same variables for the simulator and the benchmarks). "-" marks a level that raises no alert.
+def env_targets(name, default, allow_none=False):
+    try:
+        return targets.from_environment(name, default, allow_none=allow_none)
+    except ValueError as error:
+        raise ImproperlyConfigured(str(error)) from None
+
+
+TRIAGE_FIRST_TOKEN_TARGETS_S = env_targets(targets.FIRST_TOKEN_SETTING, targets.FIRST_TOKEN_TARGET_SECONDS)
+TRIAGE_ACKNOWLEDGE_TARGETS_S = env_targets(targets.ACKNOWLEDGE_SETTING, targets.ACKNOWLEDGE_TARGET_SECONDS,
+                                           allow_none=True)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

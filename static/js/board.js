@@ -7,15 +7,22 @@
   const openCount = document.getElementById("open-count");
   const workerState = document.getElementById("worker-state");
   const announcements = document.getElementById("announcements");
+  const announcer = document.getElementById("announcer");
+  const actionResult = document.getElementById("action-result");
+  const attainmentLine = document.getElementById("attainment");
   const soundToggle = document.getElementById("sound-toggle");
   const filtersForm = document.getElementById("filters");
-  const mostUrgent = URGENCY_SCALE[0];  // announced in a banner, with a sound
+  const isSupervisor = document.body.dataset.supervisor === "1";
+  const labelOf = (level) => URGENCY_SCALE.find((u) => u.level === level)?.label || String(level);
 
   const rows = new Map();          // id -> row data
   const openElements = new Map();  // id -> <tr>
   const finishedElements = new Map();
   let openOrder = [];
   let finishedOrder = [];
+  let alertOrder = [];             // unacknowledged alerts, most urgent then oldest first (the server's order)
+  let targets = { first_token_s: [], acknowledge_s: [], near_share: 0.75 };
+  let selectedId = null;           // the row the keyboard works on; kept across live reorders
   let version = null;
   let serverOffset = 0;            // server clock - browser clock, seconds
   let loaded = false;
@@ -25,7 +32,8 @@
   // --- sound (Web Audio, only after the dispatcher turned it on: browsers need a gesture) ----------
   let audio = null;
   let soundOn = false;
-  soundToggle.addEventListener("click", () => {
+  soundToggle.addEventListener("click", toggleSound);
+  function toggleSound() {
     soundOn = !soundOn;
     if (soundOn) {
       audio = audio || new (window.AudioContext || window.webkitAudioContext)();
@@ -33,7 +41,7 @@
     }
     soundToggle.textContent = soundOn ? "Sound on" : "Sound off";
     soundToggle.setAttribute("aria-pressed", String(soundOn));
-  });
+  }
   function beep() {
     if (!soundOn || !audio) return;
     const start = audio.currentTime;
@@ -107,8 +115,55 @@
     }
   }
 
+  // --- time against target: colour, icon and words (never colour alone) -----------------------------
+  const STATE_SIGNS = { within: "✓", near: "◔", over: "⚠" };
+  function targetState(elapsed, target) {
+    if (target === null || target === undefined || elapsed === null) return null;
+    if (elapsed > target) return "over";
+    return elapsed > targets.near_share * target ? "near" : "within";
+  }
+  function waited(r) {
+    return r.first_token_ts ? r.first_token_ts - r.created_ts : now() - r.created_ts;
+  }
+  function showTarget(td, r) {
+    const elapsed = waited(r);
+    const target = r.first_token_target_s;
+    const state = targetState(elapsed, target);
+    td.className = `age target-${state || "none"}`;
+    td.dataset.state = state || "";
+    td.textContent = target ? `${STATE_SIGNS[state]} ${formatShortDuration(elapsed)} / ${formatDuration(target)} — ${state}`
+                            : formatDuration(elapsed);
+  }
+
+  function alertState(alert) {
+    if (!alert) return null;
+    if (alert.acknowledged_ts) return "acknowledged";
+    return alert.target_s !== null && now() - alert.raised_ts > alert.target_s ? "overdue" : "waiting";
+  }
+  function showAlertCell(td, r) {
+    const state = alertState(r.alert);
+    td.className = `alert-cell alert-${state || "none"}`;
+    td.dataset.state = state || "";
+    if (!state) { td.textContent = ""; return; }
+    if (state === "acknowledged") {
+      td.textContent = `✓ acknowledged by ${r.alert.acknowledged_by} in ${formatShortDuration(r.alert.seconds_to_acknowledge)}`;
+    } else {
+      td.textContent = state === "overdue" ? "⚠ overdue – not acknowledged" : "not acknowledged";
+    }
+  }
+
+  function actionButton(label, className, handler) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = className;
+    button.textContent = label;
+    button.addEventListener("click", handler);
+    return button;
+  }
+
   function buildOpenRow(r) {
     const tr = document.createElement("tr");
+    tr.tabIndex = -1;
     tr.dataset.id = r.id;
     tr.dataset.status = r.status;
     tr.dataset.urgency = r.urgency === null ? "" : r.urgency;
@@ -117,10 +172,20 @@
     requestCell(tr, r);
     cell(tr, r.urgency_label || "unclassified", r.urgency === null ? "unclassified" : `u${r.urgency}`);
     const status = cell(tr, r.status_label, `status status-${r.status}`);
-    if (r.needs_review) status.append(" ", reviewBadge(r));
+    if (r.needs_review) {
+      status.append(" ", reviewBadge(r));
+      if (isSupervisor) {
+        status.append(" ", actionButton(`Confirm ${r.urgency}`, "confirm-button", () => confirmUrgency(r.id)),
+                      " ", actionButton("Change…", "change-button", () => openChange(r.id)));
+      }
+    }
     cell(tr, r.queue_position, "position");
-    const age = cell(tr, formatDuration(now() - r.created_ts), "age");
-    age.dataset.created = r.created_ts;
+    showTarget(cell(tr, "", "age"), r);
+    const alert = cell(tr, "", "alert-cell");
+    showAlertCell(alert, r);
+    if (alertState(r.alert) === "waiting" || alertState(r.alert) === "overdue") {
+      alert.append(" ", actionButton("Acknowledge", "acknowledge", () => acknowledge(r.id)));
+    }
     cell(tr, `${r.generated_tokens} / ${r.predicted_output_tokens ?? "—"}`, "tokens");
     cell(tr, r.rule_reason || "", "rule");
     tr.hidden = !visible(r);
@@ -129,6 +194,7 @@
 
   function buildFinishedRow(r) {
     const tr = document.createElement("tr");
+    tr.tabIndex = -1;
     tr.dataset.id = r.id;
     tr.dataset.status = r.status;
     tr.dataset.urgency = r.urgency === null ? "" : r.urgency;
@@ -136,7 +202,8 @@
     requestCell(tr, r);
     cell(tr, r.urgency_label || "unclassified", r.urgency === null ? "unclassified" : `u${r.urgency}`);
     cell(tr, statusText(r), `status status-${r.status}`);
-    cell(tr, r.first_token_ts ? formatDuration(r.first_token_ts - r.created_ts) : "—");
+    if (r.first_token_ts) showTarget(cell(tr, "", "age"), r); else cell(tr, "—");
+    showAlertCell(cell(tr, "", "alert-cell"), r);
     cell(tr, `${r.generated_tokens} / ${r.predicted_output_tokens ?? "—"}`, "tokens");
     cell(tr, r.rule_reason || "", "rule");
     tr.hidden = !visible(r);
@@ -169,45 +236,202 @@
   }
 
   function render(changed) {
+    const hadFocus = focusedRowId();
     sync(openBody, openElements, openOrder, buildOpenRow, changed);
     sync(finishedBody, finishedElements, finishedOrder, buildFinishedRow, changed);
     openCount.textContent = String(openOrder.length);
-    announceNew();
+    renderAlerts();
+    markSelected();
+    // A live reorder or rebuild replaced the focused row: focus follows the request, not the position.
+    if (hadFocus !== null && focusedRowId() !== hadFocus) rowElement(hadFocus)?.focus({ preventScroll: true });
   }
 
-  function announceNew() {
-    for (const id of openOrder) {
+  // --- alerts: queued until acknowledged; overdue ones repeat their sound -------------------------
+  const alertBoxes = new Map();    // id -> element in #announcements
+  const lastBeep = new Map();      // id -> when its sound last played (ms)
+  const REPEAT_OVERDUE_MS = 10000;
+
+  function renderAlerts() {
+    const wanted = new Set(alertOrder);
+    for (const [id, box] of alertBoxes) if (!wanted.has(id)) { box.remove(); alertBoxes.delete(id); }
+    alertOrder.forEach((id, index) => {
       const r = rows.get(id);
-      if (!r || r.urgency !== mostUrgent.level || announced.has(id)) continue;
+      if (!r) return;
+      let box = alertBoxes.get(id);
+      if (!box) {
+        box = buildAlert(r);
+        alertBoxes.set(id, box);
+        if (loaded && !announced.has(id)) announceArrival(r);
+      }
       announced.add(id);
-      if (loaded) announce(r);
-    }
+      if (announcements.children[index] !== box) announcements.insertBefore(box, announcements.children[index] || null);
+    });
     loaded = true;
+    tickAlerts();
   }
 
-  function announce(r) {
+  function buildAlert(r) {
     const box = document.createElement("div");
-    box.className = `announcement u${mostUrgent.level}`;
+    box.className = `announcement u${r.urgency}`;
     box.dataset.id = r.id;
     const title = document.createElement("strong");
-    title.textContent = `Urgency ${mostUrgent.label}: request ${r.id}`;
+    title.textContent = `Urgency ${labelOf(r.urgency)}: request ${r.id}`;
     const text = document.createElement("a");
     text.href = `/requests/${encodeURIComponent(r.id)}/`;
     text.textContent = r.text;
-    const close = document.createElement("button");
-    close.type = "button";
-    close.textContent = "Dismiss";
-    close.addEventListener("click", () => box.remove());
-    box.append(title, " ", text, " ", close);
-    announcements.prepend(box);
-    while (announcements.children.length > 5) announcements.lastElementChild.remove();
-    beep();
+    const state = document.createElement("span");
+    state.className = "alert-state";
+    box.append(title, " ", text, " ", state, " ", actionButton("Acknowledge", "acknowledge", () => acknowledge(r.id)));
+    return box;
   }
+
+  function announceArrival(r) {
+    // Screen readers hear each new alert once; the visual queue is not a live region.
+    announcer.textContent = `New alert, urgency ${labelOf(r.urgency)}: request ${r.id}. ${r.text}`;
+    beep();
+    lastBeep.set(r.id, Date.now());
+  }
+
+  function tickAlerts() {
+    for (const [id, box] of alertBoxes) {
+      const r = rows.get(id);
+      if (!r || !r.alert) continue;
+      const waitedFor = now() - r.alert.raised_ts;
+      const overdue = r.alert.target_s !== null && waitedFor > r.alert.target_s;
+      box.classList.toggle("overdue", overdue);
+      box.dataset.state = overdue ? "overdue" : "waiting";
+      box.querySelector(".alert-state").textContent = overdue
+        ? `⚠ OVERDUE: not acknowledged for ${formatDuration(waitedFor)} (target ${formatDuration(r.alert.target_s)})`
+        : `waiting ${formatDuration(waitedFor)} of ${formatDuration(r.alert.target_s)}`;
+      // Escalation: the tone sounds as the alert turns overdue, then every REPEAT_OVERDUE_MS until acknowledged.
+      const escalating = overdue && box.dataset.escalated !== "1";
+      if (escalating) {
+        box.dataset.escalated = "1";
+        announcer.textContent = `Alert overdue: request ${id} not acknowledged.`;
+      }
+      if (escalating || (overdue && Date.now() - (lastBeep.get(id) || 0) >= REPEAT_OVERDUE_MS)) {
+        beep();
+        lastBeep.set(id, Date.now());
+      }
+    }
+  }
+
+  // --- actions over the socket (acknowledge, confirm, change); the server answers with `result` ----
+  function acknowledge(id) {
+    live.send({ type: "acknowledge", request_id: id });
+  }
+  function confirmUrgency(id) {
+    live.send({ type: "confirm_urgency", request_id: id });
+  }
+  const changeDialog = document.getElementById("change-urgency");
+  const changeForm = document.getElementById("change-urgency-form");
+  function openChange(id) {
+    const r = rows.get(id);
+    if (!r) return;
+    changeDialog.dataset.id = String(id);
+    document.getElementById("change-urgency-id").textContent = String(id);
+    document.getElementById("change-urgency-level").value = String(r.urgency ?? 2);
+    document.getElementById("change-urgency-reason").value = "";
+    changeDialog.showModal();
+  }
+  changeForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    live.send({ type: "change_urgency", request_id: Number(changeDialog.dataset.id),
+                urgency: Number(document.getElementById("change-urgency-level").value),
+                reason: document.getElementById("change-urgency-reason").value });
+    changeDialog.close();
+    rowElement(Number(changeDialog.dataset.id))?.focus();
+  });
+  document.getElementById("change-urgency-cancel").addEventListener("click", () => changeDialog.close());
+  function onResult(result) {
+    actionResult.textContent = result.message || "";
+    actionResult.className = result.ok ? "message success" : "message error";
+    actionResult.dataset.action = result.action || "";
+    actionResult.dataset.ok = result.ok ? "1" : "0";
+  }
+
+  // --- keyboard ----------------------------------------------------------------------------------
+  function rowElement(id) { return openElements.get(id) || finishedElements.get(id) || null; }
+  function focusedRowId() {
+    const tr = document.activeElement?.closest?.("tr[data-id]");
+    return tr && (openBody.contains(tr) || finishedBody.contains(tr)) ? Number(tr.dataset.id) : null;
+  }
+  function visibleRows() {
+    return [...openBody.children, ...finishedBody.children].filter((tr) => !tr.hidden);
+  }
+  function markSelected() {
+    for (const tr of visibleRows()) tr.classList.toggle("selected", Number(tr.dataset.id) === selectedId);
+  }
+  function select(tr) {
+    if (!tr) return;
+    selectedId = Number(tr.dataset.id);
+    markSelected();
+    tr.focus();
+  }
+  function move(step) {
+    const list = visibleRows();
+    if (!list.length) return;
+    const index = list.findIndex((tr) => Number(tr.dataset.id) === selectedId);
+    select(list[index < 0 ? 0 : Math.min(Math.max(index + step, 0), list.length - 1)]);
+  }
+  function focusMostUrgentAlert() {
+    const id = alertOrder[0];
+    if (id === undefined) { onResult({ ok: true, message: "No alert is waiting for acknowledgement." }); return; }
+    const tr = rowElement(id);
+    if (tr && !tr.hidden) select(tr);
+    else alertBoxes.get(id)?.querySelector("button.acknowledge")?.focus();
+  }
+  const shortcuts = document.getElementById("shortcuts");
+  document.getElementById("shortcuts-button").addEventListener("click", () => shortcuts.showModal());
+  const KEYS = {
+    j: () => move(1), ArrowDown: () => move(1), k: () => move(-1), ArrowUp: () => move(-1),
+    o: () => openSelected(), Enter: () => openSelected(),
+    a: () => {
+      const target = selectedId !== null && alertOrder.includes(selectedId) ? selectedId : alertOrder[0];
+      if (target === undefined) onResult({ ok: false, message: "No alert is waiting for acknowledgement." });
+      else acknowledge(target);
+    },
+    f: focusMostUrgentAlert,
+    c: () => { if (selectedId !== null) confirmUrgency(selectedId); },
+    u: () => { if (selectedId !== null) openChange(selectedId); },
+    s: toggleSound,
+    "?": () => shortcuts.showModal(),
+  };
+  function openSelected() {
+    if (selectedId !== null && document.activeElement?.closest?.("tr[data-id]")) {
+      location.href = `/requests/${encodeURIComponent(selectedId)}/`;
+    }
+  }
+  document.addEventListener("keydown", (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey || event.defaultPrevented) return;
+    const target = event.target;
+    if (target.closest && target.closest("input, select, textarea, dialog, [contenteditable]")) return;
+    if (event.key === "Enter" && target.closest && target.closest("a, button")) return;  // their own action
+    const action = KEYS[event.key];
+    if (!action) return;
+    event.preventDefault();
+    action();
+  });
+  document.addEventListener("focusin", (event) => {
+    const tr = event.target.closest?.("tr[data-id]");
+    if (tr && tr === event.target) { selectedId = Number(tr.dataset.id); markSelected(); }
+  });
 
   function showWorker(worker) {
     if (!worker) return;
     const stats = worker.stats || {};
-    if (!worker.alive) { workerState.textContent = "Inference worker not seen in the last 10 s."; return; }
+    workerState.dataset.state = worker.state || (worker.alive ? "alive" : "silent");
+    if (worker.state === "busy") {
+      workerState.textContent = `Inference worker busy: step running for ${Math.round(stats.step_running_s || 0)} s, ` +
+        `${stats.active_requests ?? 0} generating, ${stats.waiting ?? 0} waiting.`;
+      return;
+    }
+    if (!worker.alive) {
+      workerState.textContent = worker.last_seen_ts === null || worker.last_seen_ts === undefined
+        ? "No inference worker has reported yet: is it started (manage.py serve or python -m inference_worker)?"
+        : `Inference worker silent for ${formatDuration(now() - worker.last_seen_ts)}: check that it is running.`;
+      return;
+    }
     workerState.textContent = `Inference worker running: ${stats.tokens_per_second ?? 0} tokens/s, ` +
       `${stats.active_requests ?? 0} generating, ${stats.waiting ?? 0} waiting.`;
   }
@@ -225,9 +449,11 @@
   function onFull(board, newVersion) {
     setClock(board.generated_ts);
     rows.clear();
-    for (const r of board.open.concat(board.finished)) rows.set(r.id, r);
+    for (const r of board.open.concat(board.finished, board.alerts || [])) rows.set(r.id, r);
     openOrder = board.open.map((r) => r.id);
     finishedOrder = board.finished.map((r) => r.id);
+    alertOrder = (board.alerts || []).map((r) => r.id);
+    if (board.targets) targets = board.targets;
     version = newVersion;
     render(new Set(rows.keys()));
     showWorker(board.worker);
@@ -253,54 +479,89 @@
     for (const [id, position] of delta.positions || []) movedInQueue(id, position);
     if (delta.open) openOrder = delta.open;
     if (delta.finished) finishedOrder = delta.finished;
-    const keep = new Set(openOrder.concat(finishedOrder));
+    if (delta.alerts) alertOrder = delta.alerts;
+    const keep = new Set(openOrder.concat(finishedOrder, alertOrder));
     for (const id of [...rows.keys()]) if (!keep.has(id)) rows.delete(id);
     version = delta.version;
     render(changed);
     if (delta.worker) showWorker(delta.worker);
   }
 
-  // Time since arrival ticks locally between messages.
+  // Waits, target states and alert states tick locally between messages.
   setInterval(() => {
-    const t = now();
-    for (const tr of openElements.values()) {
-      const age = tr.querySelector(".age");
-      if (age) age.textContent = formatDuration(t - Number(age.dataset.created));
+    for (const [id, tr] of openElements) {
+      const r = rows.get(id);
+      if (!r) continue;
+      const age = tr.querySelector("td.age");
+      if (age) showTarget(age, r);
+      const alert = tr.querySelector("td.alert-cell");
+      if (alert && r.alert && !r.alert.acknowledged_ts) {
+        const button = alert.querySelector("button");
+        showAlertCell(alert, r);
+        if (button) alert.append(" ", button);
+      }
     }
+    tickAlerts();
   }, 1000);
 
   // --- charts (Plotly, served from our own static files) ---------------------------------------
-  const chartIds = { waiting: "chart-waiting", ttft: "chart-ttft", queue: "chart-queue", tokens: "chart-tokens" };
+  // Every chart spans the same hour, so one point draws a readable axis, and an empty chart says so.
+  const chartIds = { waiting: "chart-waiting", ttft: "chart-ttft", acknowledge: "chart-acknowledge",
+                     queue: "chart-queue", tokens: "chart-tokens" };
   const plotConfig = { displayModeBar: false, responsive: true };
-  function layout(id, yTitle) {
+  const NO_DATA = "No data in the last hour";
+  function layout(id, yTitle, charts, empty) {
     const element = document.getElementById(id);
+    element.dataset.empty = empty ? "1" : "0";
     return {
       title: { text: element.dataset.title, font: { size: 14 } },
       margin: { l: 50, r: 10, t: 40, b: 40 }, height: 260,
-      xaxis: { type: "date" }, yaxis: { title: { text: yTitle }, rangemode: "tozero" },
+      xaxis: { type: "date", range: [new Date(charts.window_start_ts * 1000), new Date(charts.generated_ts * 1000)],
+               tickformat: "%H:%M" },
+      yaxis: { title: { text: yTitle }, rangemode: "tozero", ...(empty ? { range: [0, 1], showticklabels: false } : {}) },
       legend: { orientation: "h" }, uirevision: id,
+      annotations: empty ? [{ text: NO_DATA, xref: "paper", yref: "paper", x: 0.5, y: 0.5, showarrow: false,
+                              font: { size: 16, color: "#444" } }] : [],
     };
   }
   const toDates = (xs) => xs.map((x) => new Date(x * 1000));
-  function classTraces(perClass, mode) {
-    return URGENCY_SCALE.map(({ level, colour }) => {
+  function classTraces(perClass, mode, levels) {
+    return URGENCY_SCALE.filter(({ level }) => !levels || levels.includes(level)).map(({ level, colour }) => {
       const s = perClass[String(level)] || { x: [], y: [] };
       return { name: `urgency ${level}`, x: toDates(s.x), y: s.y, mode, type: "scatter",
                line: { color: colour, shape: mode === "lines" ? "hv" : "linear" }, marker: { color: colour } };
     });
   }
+  const hasPoints = (perClass) => Object.values(perClass).some((s) => s.y && s.y.some((v) => v !== null));
+  const alertLevels = () => targets.acknowledge_s.map((t, level) => (t === null ? null : level)).filter((l) => l !== null);
   let tokensDrawn = false;
   function renderCharts(charts) {
+    if (charts.targets) targets = charts.targets;
+    showAttainment(charts.attainment);
     if (!window.Plotly) return;
-    Plotly.react(chartIds.waiting, classTraces(charts.waiting, "lines+markers"), layout(chartIds.waiting, "seconds"), plotConfig);
-    Plotly.react(chartIds.ttft, classTraces(charts.ttft, "lines+markers"), layout(chartIds.ttft, "seconds"), plotConfig);
+    Plotly.react(chartIds.waiting, classTraces(charts.waiting, "lines+markers"),
+      layout(chartIds.waiting, "seconds", charts, !hasPoints(charts.waiting)), plotConfig);
+    Plotly.react(chartIds.ttft, classTraces(charts.ttft, "lines+markers"),
+      layout(chartIds.ttft, "seconds", charts, !hasPoints(charts.ttft)), plotConfig);
+    Plotly.react(chartIds.acknowledge, classTraces(charts.acknowledge, "lines+markers", alertLevels()),
+      layout(chartIds.acknowledge, "seconds", charts, !hasPoints(charts.acknowledge)), plotConfig);
     const queue = {};
     for (const level of Object.keys(charts.queue.by_class)) queue[level] = { x: charts.queue.x, y: charts.queue.by_class[level] };
-    Plotly.react(chartIds.queue, classTraces(queue, "lines"), layout(chartIds.queue, "requests"), plotConfig);
+    const queueEmpty = !Object.values(charts.queue.by_class).some((ys) => ys.some((v) => v > 0));
+    Plotly.react(chartIds.queue, queueEmpty ? [] : classTraces(queue, "lines"),
+      layout(chartIds.queue, "requests", charts, queueEmpty), plotConfig);
     Plotly.react(chartIds.tokens, [{ name: "tokens/s", x: toDates(charts.tokens.x), y: charts.tokens.y, type: "scatter",
-      mode: "lines", line: { color: "#12355b" } }], layout(chartIds.tokens, "tokens/s"), plotConfig);
-    tokensDrawn = true;
+      mode: "lines", line: { color: "#12355b" } }], layout(chartIds.tokens, "tokens/s", charts, !charts.tokens.x.length), plotConfig);
+    tokensDrawn = charts.tokens.x.length > 0;
     document.body.dataset.chartsAt = String(charts.generated_ts);
+  }
+  function showAttainment(attainment) {
+    if (!attainment) return;
+    const parts = attainment.map((a, level) => {
+      const target = formatDuration(targets.first_token_s[level]);
+      return a.total ? `${level} (${target}): ${Math.round(a.share * 100)}% of ${a.total}` : `${level} (${target}): no requests`;
+    });
+    attainmentLine.textContent = `First guidance within target, last hour: ${parts.join(" · ")}`;
   }
   function extendTokens(stats) {
     if (!tokensDrawn || !window.Plotly || typeof stats.at !== "number") return;
@@ -320,6 +581,7 @@
         break;
       case "charts": renderCharts(message.charts); break;
       case "worker": extendTokens(message.stats || {}); break;
+      case "result": onResult(message); break;
       default: break;
     }
   }, showConnection(document.getElementById("connection")));

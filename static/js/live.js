@@ -92,6 +92,12 @@ function reviewBadge(request) {
   return a;
 }
 
+// Like formatDuration, with tenths below 10 s: a first token after 0.4 s is not "0 s".
+function formatShortDuration(seconds) {
+  if (typeof seconds === "number" && seconds >= 0 && seconds < 10) return `${seconds.toFixed(1)} s`;
+  return formatDuration(seconds);
+}
+
 function formatDuration(seconds) {
   if (seconds === null || seconds === undefined || Number.isNaN(seconds)) return "—";
   const s = Math.max(0, Math.floor(seconds));

@@ -128,8 +128,23 @@
     answerElement.hidden = Boolean(reason);
   }
 
+  // The alert box: who acknowledged it and when, or how long it has waited against its target.
+  function renderAlert(alert) {
+    const box = document.getElementById("alert");
+    box.hidden = !alert;
+    if (!alert) return;
+    const state = document.getElementById("alert-state");
+    document.getElementById("acknowledge-form").hidden = Boolean(alert.acknowledged_ts);
+    box.dataset.acknowledged = alert.acknowledged_ts ? "1" : "";
+    state.textContent = alert.acknowledged_ts
+      ? `Acknowledged by ${alert.acknowledged_by} at ${timeText(alert.acknowledged_ts)}, ` +
+        `${Math.round(alert.seconds_to_acknowledge)} s after the alert.`
+      : `Raised at ${timeText(alert.raised_ts)}; not yet acknowledged (target ${Math.round(alert.target_s)} s).`;
+  }
+
   function onSnapshot(r) {
     renderCards(r.cards);
+    renderAlert(r.alert);
     renderWithdrawn(r.answer_withdrawn);
     show("status", statusText(r));
     show("urgency", r.urgency_label || "not yet classified");

@@ -148,7 +148,7 @@
     const result = data.result;
     const table = document.getElementById("numbers-table");
     headerRow(table, ["policy", "class", "requests", "mean waiting (s)", "vs FCFS", "p99 waiting (s)", "vs FCFS",
-                      "mean end-to-end (s)", "vs FCFS", "p99 end-to-end (s)", "vs FCFS"]);
+                      "mean end-to-end (s)", "vs FCFS", "p99 end-to-end (s)", "vs FCFS", "first token within target"]);
     const body = el("tbody");
     result.policies.forEach((policy) => {
       result.classes.forEach((c) => {
@@ -156,7 +156,8 @@
         const r = result.ratios[policy][c];
         const row = el("tr");
         [policy, CLASS_NAMES[c] || c, m.waiting.count, fmt(m.waiting.mean), ratio(r.waiting.mean), fmt(m.waiting.p99),
-         ratio(r.waiting.p99), fmt(m.e2e.mean), ratio(r.e2e.mean), fmt(m.e2e.p99), ratio(r.e2e.p99)]
+         ratio(r.waiting.p99), fmt(m.e2e.mean), ratio(r.e2e.mean), fmt(m.e2e.p99), ratio(r.e2e.p99),
+         m.attainment && m.attainment.share !== null ? `${fmt(m.attainment.share * 100, 1)}%` : "—"]
           .forEach((text, i) => {
             const cell = el("td", text);
             if (i === 1 && c !== "overall") cell.className = `u${c}`;

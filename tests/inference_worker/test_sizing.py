@@ -97,3 +97,13 @@ def test_too_long_prompt_fails_that_request_and_the_rest_are_answered():
     long, short = (MedicalRequest.objects.get(pk=r.pk) for r in requests)
     assert long.status == Status.FAILED and "too long" in long.error and f"at most {limit}" in long.error
     assert short.status == Status.DONE and short.answer
+
+
+def test_the_worker_ages_by_deadline_by_default_against_the_first_token_targets():
+    config = engine_config("cpu", policy="semantic")
+    assert (config.aging, config.aging_mode) == (True, "deadline")
+    assert config.deadline_targets == (2.0, 10.0, 60.0, 300.0, 900.0)
+    custom = engine_config("cpu", policy="semantic", aging="deadline", first_token_targets=(1, 2, 3, 4, 5))
+    assert custom.deadline_targets == (1, 2, 3, 4, 5)
+    assert engine_config("cpu", policy="semantic", aging="off").aging is False
+    assert engine_config("cpu", policy="semantic", aging="admissions").aging_mode == "admissions"

@@ -3,7 +3,6 @@ import threading
 import time
 
 import pytest
-from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 
@@ -11,13 +10,6 @@ from triage_site.intake import overrides, services
 from triage_site.intake.models import AppendOnlyError, MedicalRequest, Status, UrgencyOverride
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def supervisor(django_user_model):
-    user = django_user_model.objects.create_user("supervisor1", password="correct horse battery")
-    user.groups.add(Group.objects.get_or_create(name="supervisor")[0])
-    return user
 
 
 def queued(text="chest tightness", urgency=3, **fields):

@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from triage_site.dispatch.routing import websocket_urlpatterns
-from triage_site.intake.models import MedicalRequest, Status, UrgencyOverride
+from triage_site.intake.models import AlertAcknowledgement, MedicalRequest, Status, UrgencyOverride
 from triage_site.simulation.models import SimulationRun
 
 from .conftest import PASSWORD
@@ -19,8 +19,9 @@ from .conftest import PASSWORD
 pytestmark = pytest.mark.django_db
 PUBLIC = {"login", "logout"}  # sign-in and sign-out are for everyone
 SUPERVISOR_ONLY = {"intake:override", "intake:confirm_urgency", "intake:overrides", "intake:overrides_export",
-                   "intake:bulk_raise"}
-POST_ONLY = {"intake:override", "intake:confirm_urgency"}  # a GET is refused with 405 before anything else
+                   "intake:acknowledgements_export", "intake:bulk_raise"}
+# a GET is refused with 405 before anything else
+POST_ONLY = {"intake:override", "intake:confirm_urgency", "intake:acknowledge"}
 SAMPLE_KWARGS = {"pk": None, "run_id": None}  # filled with real objects' ids by `sample_objects`
 
 
@@ -55,7 +56,7 @@ def all_urls(sample_objects):
 
 def state():
     return (MedicalRequest.objects.count(), list(MedicalRequest.objects.values_list("urgency", flat=True)),
-            UrgencyOverride.objects.count(), SimulationRun.objects.count())
+            UrgencyOverride.objects.count(), SimulationRun.objects.count(), AlertAcknowledgement.objects.count())
 
 
 def test_url_list_is_what_these_tests_know():
@@ -105,7 +106,7 @@ def test_dispatchers_are_refused_supervisor_pages(dispatcher_client, sample_obje
             assert dispatcher_client.post(url, data).status_code == 403, name
             if name not in POST_ONLY:
                 assert dispatcher_client.get(url).status_code == 403, name
-        elif name not in PUBLIC:
+        elif name not in PUBLIC | POST_ONLY:
             assert dispatcher_client.get(url).status_code == 200, name
     assert state() == before
 

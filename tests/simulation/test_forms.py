@@ -68,3 +68,18 @@ def test_runs_too_large_to_simulate_are_refused():
     assert not form.is_valid()
     assert form.non_field_errors() == ["This run would simulate about 8,000,000 requests; at most 200,000 per run. "
                                        "Use fewer arrival instants, smaller bursts, fewer seeds or fewer policies."]
+
+
+def test_aging_kind_defaults_to_admissions_and_offers_deadline():
+    plain = form_with()
+    assert plain.is_valid() and plain.param_values()["aging_mode"] == "admissions"
+    deadline = form_with(aging="on", aging_mode="deadline")
+    assert deadline.is_valid(), deadline.errors
+    assert deadline.param_values()["aging_mode"] == "deadline" and deadline.param_values()["aging"] is True
+    assert "aging_mode" in form_with(aging_mode="weekly").errors
+
+
+def test_the_first_run_is_the_papers_headline_workload():
+    fields = SyntheticRunForm().fields
+    assert fields["setting"].initial == "A100_4B"
+    assert (fields["user_request_gap"].initial, fields["max_concurrent_user_requests"].initial) == (0.01, 50)

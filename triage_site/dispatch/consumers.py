@@ -14,13 +14,15 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from triage_site.live import events
 from triage_site.permissions import is_dispatcher
 
-from . import selectors
+from . import board_actions, selectors
 from .hub import KEEPALIVE_INTERVAL, hub_for_loop
 
 # A request page gets at most one snapshot per SNAPSHOT_INTERVAL on changes, and one per
 # KEEPALIVE_INTERVAL (the board's too) anyway: its stored answer and timeline are never staler than that.
 SNAPSHOT_INTERVAL = 0.25
 UNKNOWN = {"type": "error", "message": "Unknown message; send {\"type\": \"refresh\"}."}
+BOARD_UNKNOWN = {"type": "error", "message": "Unknown message; send {\"type\": \"refresh\"}, or an action: "
+                                           + ", ".join(board_actions.ACTIONS) + " with a request_id."}
 NOT_JSON = {"type": "error", "message": "Messages must be JSON text, e.g. {\"type\": \"refresh\"}."}
 FORBIDDEN = 4403
 NOT_FOUND = 4404
@@ -69,10 +71,15 @@ class DispatcherConsumer(JsonMessagesConsumer):
             await hub.leave(self)
 
     async def receive_json(self, content, **kwargs):
-        if isinstance(content, dict) and content.get("type") == "refresh":
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind == "refresh":
             await self.hub.resend(self)
+        elif kind in board_actions.ACTIONS:
+            # Rights are checked again for each action: a dispatcher removed from the group since connecting is refused.
+            result = await database_sync_to_async(board_actions.perform)(self.scope["user"], content)
+            await self.send_json(result)
         else:
-            await self.send_json(UNKNOWN)
+            await self.send_json(BOARD_UNKNOWN)
 
 
 class RequestConsumer(JsonMessagesConsumer):

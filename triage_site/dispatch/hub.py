@@ -61,6 +61,8 @@ def _encode(message):
 # positions shift for every row behind a request that starts running. Positions travel on their own
 # as [id, position] pairs: with hundreds waiting, resending whole rows for each shift made every delta
 # tens of kilobytes to each of hundreds of dashboards.
+# The board's lists of rows, each sent as an order of ids when it changes.
+ORDERED_PARTS = ("open", "finished", "alerts")
 _SENT_APART = (*selectors.TICKING_FIELDS, "queue_position")
 
 
@@ -78,7 +80,7 @@ class BoardHub:
         self.version = 0
         self.board = None
         self.rows = {}
-        self.order = ([], [])
+        self.order = tuple([] for _ in ORDERED_PARTS)
         self.board_at = 0.0
         self.full_text = None
         self.charts_text = None
@@ -177,8 +179,8 @@ class BoardHub:
         board = await _read(selectors.board_snapshot)()
         self.reads += 1
         self.board_at = time.monotonic()
-        rows = {row["id"]: row for row in board["open"] + board["finished"]}
-        order = ([row["id"] for row in board["open"]], [row["id"] for row in board["finished"]])
+        rows = {row["id"]: row for row in board["open"] + board["finished"] + board["alerts"]}
+        order = tuple([row["id"] for row in board[part]] for part in ORDERED_PARTS)
         upsert = [row for row_id, row in rows.items()
                   if row_id not in self.rows or _comparable(self.rows[row_id]) != _comparable(row)]
         upserted = {row["id"] for row in upsert}
@@ -200,7 +202,7 @@ class BoardHub:
             if moved:
                 delta["positions"] = moved
             if order != previous_order:
-                delta["open"], delta["finished"] = order
+                delta.update(zip(ORDERED_PARTS, order))
             if board["worker"] != previous_worker:
                 delta["worker"] = board["worker"]
             await self._broadcast(_encode(delta), lambda deltas: deltas)

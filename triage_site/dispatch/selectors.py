@@ -6,9 +6,13 @@ from collections import defaultdict
 from django.db.models import Q
 from django.utils import timezone
 
+from django.conf import settings
+
+from scheduler import targets
 from scheduler.urgency import LEVELS, NUM_LEVELS
 from triage_site.guidance.selectors import card_views
-from triage_site.intake.models import OPEN_STATUSES, MedicalRequest, Status, Urgency
+from triage_site.intake import alerts
+from triage_site.intake.models import OPEN_STATUSES, AlertAcknowledgement, MedicalRequest, Status, Urgency
 
 from .models import WorkerHeartbeat, WorkerSample
 
@@ -16,12 +20,13 @@ RECENTLY_FINISHED = 20
 HEARTBEAT_STALE_SECONDS = 10
 BOARD_TEXT_CHARS = 200
 CHART_WINDOW_SECONDS = 3600
+ALERT_WINDOW_SECONDS = 3600    # alerts older than this leave the board's alert queue (they stay on record)
 CHART_BUCKET_SECONDS = 60      # waiting time / time to first token: one point per class per minute
 QUEUE_SAMPLE_SECONDS = 30      # queue length per class: one sample every 30 s
 TOKENS_BUCKET_SECONDS = 10     # worker tokens/s: mean over 10 s
 
 # Fields that change every second by themselves; a row is "changed" only when something else changed.
-TICKING_FIELDS = ("waiting_seconds",)
+TICKING_FIELDS = ("waiting_seconds", "target_state")
 
 
 def _ts(moment):
@@ -40,20 +45,70 @@ STATUS_LABELS = dict(Status.choices)
 URGENCY_LABELS = dict(Urgency.choices)
 BOARD_FIELDS = (
     "id", "text", "location", "status", "urgency", "needs_review", "rule_reason", "predicted_output_tokens",
-    "generated_tokens", "created_at", "first_token_at", "finished_at", "cards", "answer_withdrawn",
+    "generated_tokens", "created_at", "first_token_at", "finished_at", "cards", "answer_withdrawn", "alerted_at",
 )
+# The acknowledgement of its alert, read in the same query (a left join).
+ACK_FIELDS = {
+    "acknowledgement__acknowledged_at": "acknowledged_at",
+    "acknowledgement__acknowledged_by__username": "acknowledged_by",
+    "acknowledgement__seconds_to_acknowledge": "seconds_to_acknowledge",
+}
+
+
+def board_rows(queryset):
+    return queryset.values(*BOARD_FIELDS, *ACK_FIELDS)
 
 
 def board_values(medical_request):
     """A model instance as the plain row the board works on."""
-    return {name: getattr(medical_request, name) for name in BOARD_FIELDS}
+    row = {name: getattr(medical_request, name) for name in BOARD_FIELDS}
+    ack = AlertAcknowledgement.objects.filter(request=medical_request).select_related("acknowledged_by").first()
+    for lookup, name in ACK_FIELDS.items():
+        value = None if ack is None else getattr(ack, name)
+        row[lookup] = value.username if name == "acknowledged_by" and value is not None else value
+    return row
 
 
-def serialize_request(row, position, now, text_chars=BOARD_TEXT_CHARS):
+def alert_view(row, acknowledge_targets):
+    """The request's alert for a dispatcher, or None. An alert whose request was lowered below the alert levels
+    before anyone acknowledged it no longer asks for acknowledgement."""
+    acknowledged_at = row["acknowledgement__acknowledged_at"]
+    target = None if row["urgency"] is None else acknowledge_targets[row["urgency"]]
+    if row["alerted_at"] is None or (target is None and acknowledged_at is None):
+        return None
+    return {
+        "raised_ts": _ts(row["alerted_at"]),
+        "target_s": target,
+        "acknowledged_ts": _ts(acknowledged_at),
+        "acknowledged_by": row["acknowledgement__acknowledged_by__username"],
+        "seconds_to_acknowledge": row["acknowledgement__seconds_to_acknowledge"],
+    }
+
+
+class Targets:
+    """The settings' targets, read once per snapshot: hundreds of rows are serialised ten times a second."""
+
+    def __init__(self):
+        self.first_token = settings.TRIAGE_FIRST_TOKEN_TARGETS_S
+        self.acknowledge = settings.TRIAGE_ACKNOWLEDGE_TARGETS_S
+
+    def first_token_target(self, urgency):
+        return None if urgency is None else self.first_token[urgency]
+
+
+def targets_view():
+    """The targets every page measures waits against (settings), for the scripts."""
+    return {"first_token_s": list(settings.TRIAGE_FIRST_TOKEN_TARGETS_S),
+            "acknowledge_s": list(settings.TRIAGE_ACKNOWLEDGE_TARGETS_S), "near_share": targets.NEAR_SHARE}
+
+
+def serialize_request(row, position, now, limits, text_chars=BOARD_TEXT_CHARS):
     """`row` holds BOARD_FIELDS as plain values: the board reads hundreds of rows ten times a second,
     and `.values()` costs a fraction of building model instances."""
     waited_until = row["first_token_at"] or now
     urgency = row["urgency"]
+    target = limits.first_token_target(urgency)
+    waited = (waited_until - row["created_at"]).total_seconds()
     return {
         "id": row["id"],
         "text": row["text"][:text_chars],
@@ -73,7 +128,10 @@ def serialize_request(row, position, now, text_chars=BOARD_TEXT_CHARS):
         "created_ts": _ts(row["created_at"]),
         "first_token_ts": _ts(row["first_token_at"]),
         "finished_ts": _ts(row["finished_at"]),
-        "waiting_seconds": round((waited_until - row["created_at"]).total_seconds(), 1),
+        "waiting_seconds": round(waited, 1),
+        "first_token_target_s": target,
+        "target_state": targets.state(waited, target),
+        "alert": alert_view(row, limits.acknowledge),
     }
 
 
@@ -95,19 +153,36 @@ def board_order_key(positions):
 def board_snapshot():
     now = timezone.now()
     positions, heartbeat = queue_positions()
-    open_requests = list(MedicalRequest.objects.filter(status__in=OPEN_STATUSES).values(*BOARD_FIELDS))
+    open_requests = list(board_rows(MedicalRequest.objects.filter(status__in=OPEN_STATUSES)))
     finished = list(
-        MedicalRequest.objects.filter(status__in=(Status.DONE, Status.FAILED)).values(*BOARD_FIELDS)
+        board_rows(MedicalRequest.objects.filter(status__in=(Status.DONE, Status.FAILED)))
         .order_by("-finished_at", "-id")[:RECENTLY_FINISHED]
     )
+    pending_alert_ids = list(MedicalRequest.objects.filter(
+        alerted_at__gte=now - timezone.timedelta(seconds=ALERT_WINDOW_SECONDS), urgency__in=alerts.alert_levels(),
+        acknowledgement__isnull=True).order_by("urgency", "alerted_at", "id").values_list("id", flat=True))
     open_requests.sort(key=board_order_key(positions))
+    limits = Targets()
+    open_rows = [serialize_request(r, positions.get(r["id"]), now, limits) for r in open_requests]
+    finished_rows = [serialize_request(r, None, now, limits) for r in finished]
+    serialized = {row["id"]: row for row in open_rows + finished_rows}  # an alert's row is usually one of these
+    missing = [pk for pk in pending_alert_ids if pk not in serialized]
+    if missing:  # finished, and no longer among the most recent
+        for row in board_rows(MedicalRequest.objects.filter(pk__in=missing)):
+            serialized[row["id"]] = serialize_request(row, None, now, limits)
     worker_alive = heartbeat is not None and (now - heartbeat.updated_at).total_seconds() < HEARTBEAT_STALE_SECONDS
+    stats = heartbeat.stats if heartbeat else {}
     return {
         "generated_at": now.isoformat(),
         "generated_ts": _ts(now),
-        "open": [serialize_request(r, positions.get(r["id"]), now) for r in open_requests],
-        "finished": [serialize_request(r, None, now) for r in finished],
-        "worker": {"alive": worker_alive, "stats": heartbeat.stats if heartbeat else {}},
+        "open": open_rows,
+        "finished": finished_rows,
+        # Unacknowledged alerts, most urgent first, then oldest first: the order a dispatcher takes them in.
+        "alerts": [serialized[pk] for pk in pending_alert_ids if pk in serialized],
+        "targets": targets_view(),
+        "worker": {"alive": worker_alive, "stats": stats,
+                   "state": ("busy" if stats.get("step_running_s") else "alive") if worker_alive else "silent",
+                   "last_seen_ts": _ts(heartbeat.updated_at) if heartbeat else None},
     }
 
 
@@ -158,7 +233,7 @@ def request_snapshot(request_id):
         return None
     positions, _ = queue_positions()
     position = positions.get(medical_request.pk) if medical_request.is_open else None
-    data = serialize_request(board_values(medical_request), position, timezone.now(), text_chars=None)
+    data = serialize_request(board_values(medical_request), position, timezone.now(), Targets(), text_chars=None)
     data["answer"] = medical_request.answer
     data["cards"] = card_views(medical_request.cards)
     data["error"] = medical_request.error
@@ -168,6 +243,19 @@ def request_snapshot(request_id):
     data["model_urgency"] = medical_request.model_urgency
     data["rule_urgency"] = medical_request.rule_urgency
     return data
+
+
+def _still_waiting_past_target(now):
+    """Open requests with no first token yet whose wait is already past their target: misses to count now,
+    not only once they are answered."""
+    waits = []
+    for level, target in enumerate(settings.TRIAGE_FIRST_TOKEN_TARGETS_S):
+        overdue = MedicalRequest.objects.filter(
+            status__in=OPEN_STATUSES, urgency=level, first_token_at__isnull=True,
+            created_at__lt=now - timezone.timedelta(seconds=target),
+            created_at__gte=now - timezone.timedelta(seconds=CHART_WINDOW_SECONDS))
+        waits.extend((level, (now - created).total_seconds()) for created in overdue.values_list("created_at", flat=True))
+    return waits
 
 
 # --- charts --------------------------------------------------------------------------------------
@@ -189,14 +277,23 @@ def charts_snapshot(now=None):
     # Waiting time (queued -> first token) and time to first token (arrival -> first token).
     waiting = defaultdict(lambda: defaultdict(list))
     ttft = defaultdict(lambda: defaultdict(list))
+    first_token_waits = []  # (level, seconds) for target attainment
     rows = MedicalRequest.objects.filter(first_token_at__gte=start, urgency__isnull=False).values_list(
         "urgency", "created_at", "queued_at", "first_token_at"
     )
     for urgency, created, queued, first in rows.iterator(chunk_size=2000):
         bucket = int(first.timestamp() // CHART_BUCKET_SECONDS) * CHART_BUCKET_SECONDS
         ttft[urgency][bucket].append((first - created).total_seconds())
+        first_token_waits.append((urgency, (first - created).total_seconds()))
         if queued is not None:
             waiting[urgency][bucket].append(max((first - queued).total_seconds(), 0.0))
+    first_token_waits.extend(_still_waiting_past_target(now))
+
+    acknowledge = defaultdict(lambda: defaultdict(list))
+    for urgency, at, seconds in AlertAcknowledgement.objects.filter(acknowledged_at__gte=start).values_list(
+        "urgency", "acknowledged_at", "seconds_to_acknowledge"
+    ).iterator(chunk_size=2000):
+        acknowledge[urgency][int(at.timestamp() // CHART_BUCKET_SECONDS) * CHART_BUCKET_SECONDS].append(seconds)
 
     def series(per_class):
         out = {}
@@ -241,6 +338,9 @@ def charts_snapshot(now=None):
         "window_start_ts": round(start_ts, 3),
         "waiting": series(waiting),
         "ttft": series(ttft),
+        "acknowledge": series(acknowledge),
+        "attainment": targets.attainment(first_token_waits, settings.TRIAGE_FIRST_TOKEN_TARGETS_S),
+        "targets": targets_view(),
         "queue": {"x": [round(t, 3) for t in samples], "by_class": queue},
         "tokens": {"x": [x + TOKENS_BUCKET_SECONDS / 2 for x in token_x], "y": [_mean(tokens[x]) for x in token_x]},
     }

@@ -29,3 +29,12 @@ def record_heartbeat(worker_name, queue_order, stats):
             recorded_at__lt=now - timezone.timedelta(seconds=WorkerSample.KEEP_SECONDS)
         ).delete()
     events.publish_worker_stats(dict(stats, at=now.timestamp()))
+
+
+def record_busy(worker_name, step_running_s):
+    """The worker is inside one long engine step: renew its heartbeat and say for how long, keeping the rest
+    of what it last reported. Dashboards read it at their next refresh (within a second)."""
+    heartbeat = WorkerHeartbeat.objects.filter(worker_name=worker_name).first()
+    if heartbeat is not None:
+        WorkerHeartbeat.objects.filter(pk=heartbeat.pk).update(
+            stats=dict(heartbeat.stats, step_running_s=step_running_s), updated_at=timezone.now())

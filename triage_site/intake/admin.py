@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from .models import MedicalRequest, UrgencyOverride
+from .models import AlertAcknowledgement, MedicalRequest, UrgencyOverride
 
 
 class ViewOnlyAdmin(admin.ModelAdmin):
@@ -49,3 +49,9 @@ class UrgencyOverrideAdmin(ViewOnlyAdmin):
     list_display = ("changed_at", "request", "changed_by", "old_urgency", "new_urgency", "model_urgency", "reason")
     list_filter = ("new_urgency", "model_urgency")
     search_fields = ("reason", "request__text")
+
+
+@admin.register(AlertAcknowledgement)
+class AlertAcknowledgementAdmin(ViewOnlyAdmin):
+    list_display = ("acknowledged_at", "request", "urgency", "acknowledged_by", "seconds_to_acknowledge")
+    list_filter = ("urgency",)

@@ -57,6 +57,8 @@ class MedicalRequest(models.Model):
     error = models.TextField(blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # When its urgency first reached a level that must be acknowledged by a dispatcher (see alerts.py).
+    alerted_at = models.DateTimeField(null=True, blank=True, db_index=True)
     classified_at = models.DateTimeField(null=True, blank=True)
     queued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -107,3 +109,29 @@ class UrgencyOverride(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("Urgency overrides are append-only.")
+
+
+class AlertAcknowledgement(models.Model):
+    """A dispatcher saw an urgent request's alert: who, when and how long after the alert. Append-only,
+    one per request (the first dispatcher to acknowledge it)."""
+
+    request = models.OneToOneField(MedicalRequest, on_delete=models.PROTECT, related_name="acknowledgement")
+    acknowledged_by = models.ForeignKey("auth.User", on_delete=models.PROTECT, related_name="acknowledgements")
+    acknowledged_at = models.DateTimeField(db_index=True)
+    alerted_at = models.DateTimeField()
+    urgency = models.PositiveSmallIntegerField(choices=Urgency.choices)
+    seconds_to_acknowledge = models.FloatField()
+
+    class Meta:
+        ordering = ["-acknowledged_at", "-id"]
+
+    def __str__(self):
+        return f"Request {self.request_id} acknowledged by {self.acknowledged_by} after {self.seconds_to_acknowledge:.0f} s"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise AppendOnlyError("Acknowledgements are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Acknowledgements are append-only.")

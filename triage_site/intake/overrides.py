@@ -3,12 +3,14 @@ import json
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from scheduler import urgency
 from triage_site.guidance import selection
 from triage_site.live import events, worker_link
 from triage_site.permissions import is_supervisor
 
+from . import alerts
 from .models import OPEN_STATUSES, MedicalRequest, UrgencyOverride
 
 CONFIRM_REASON = "confirmed classifier urgency"
@@ -34,7 +36,8 @@ def _apply(medical_request, new_urgency, reason, user, bulk_label="", reviewed=T
         reason=reason, model_urgency=medical_request.model_urgency, rule_urgency=medical_request.rule_urgency,
         rule_reason=medical_request.rule_reason, bulk_label=bulk_label,
     )
-    changes = {"urgency": new_urgency, **_cards_for(medical_request, new_urgency)}
+    changes = {"urgency": new_urgency, **_cards_for(medical_request, new_urgency),
+               "alerted_at": alerts.alerted_at(new_urgency, medical_request.alerted_at, timezone.now())}
     if reviewed:
         changes["needs_review"] = False
     MedicalRequest.objects.filter(pk=medical_request.pk).update(**changes)

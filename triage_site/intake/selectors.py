@@ -1,5 +1,6 @@
 """Reads of medical requests for the pages, the classification task and the inference worker (services write)."""
-from .models import AWAITING_CLASSIFICATION, BEING_GENERATED, MedicalRequest, Status
+from . import alerts
+from .models import AWAITING_CLASSIFICATION, BEING_GENERATED, AlertAcknowledgement, MedicalRequest, Status
 
 
 def is_awaiting_classification(request_id):
@@ -48,3 +49,14 @@ def urgency_prompt(medical_request):
         "reasoning": str(detail.get("reasoning") or ""),
         "decision_points": points,
     }
+
+
+def alert_state(medical_request):
+    """The request page's alert box: None without an alert, else its target and acknowledgement (or None)."""
+    if medical_request.alerted_at is None:
+        return None
+    ack = AlertAcknowledgement.objects.filter(request=medical_request).select_related("acknowledged_by").first()
+    target = alerts.acknowledge_target(medical_request.urgency)
+    if ack is None and target is None:
+        return None
+    return {"alerted_at": medical_request.alerted_at, "target_s": target, "acknowledgement": ack}

@@ -2,12 +2,14 @@
 import logging
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from triage_site.classification import rules
 from triage_site.live import events, worker_link
 
+from . import alerts
 from .models import AWAITING_CLASSIFICATION, BEING_GENERATED, MedicalRequest, Status
 
 logger = logging.getLogger(__name__)
@@ -65,7 +67,9 @@ def record_classification(request_id, *, urgency, predicted_output_tokens, model
     Idempotent: a request already past classification is left as it is.
     """
     now = timezone.now()
+    raised = {"alerted_at": Coalesce(F("alerted_at"), Value(now))} if alerts.acknowledge_target(urgency) else {}
     updated = MedicalRequest.objects.filter(pk=request_id, status__in=AWAITING_CLASSIFICATION).update(
+        **raised,
         urgency=urgency,
         predicted_output_tokens=predicted_output_tokens,
         model_urgency=model_urgency,

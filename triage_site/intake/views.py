@@ -1,3 +1,5 @@
+import json
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -8,9 +10,9 @@ from django.views.decorators.http import require_POST
 from triage_site.guidance.selectors import card_views
 from triage_site.permissions import dispatcher_required, is_supervisor, supervisor_required
 
-from . import overrides, selectors, submission
+from . import alerts, overrides, selectors, submission
 from .forms import BulkRaiseForm, MedicalRequestForm, UrgencyOverrideForm
-from .models import MedicalRequest, UrgencyOverride
+from .models import AlertAcknowledgement, MedicalRequest, UrgencyOverride
 
 
 @login_required
@@ -37,7 +39,21 @@ def detail(request, pk):
         "override_form": UrgencyOverrideForm(initial={"new_urgency": medical_request.urgency}),
         "urgency_prompt": selectors.urgency_prompt(medical_request),
         "cards": card_views(medical_request.cards),
+        "alert": selectors.alert_state(medical_request),
     })
+
+
+@require_POST
+@login_required
+@dispatcher_required
+def acknowledge(request, pk):
+    try:
+        ack = alerts.acknowledge(pk, user=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages), extra_tags="alert")
+    else:
+        messages.success(request, f"Alert acknowledged after {ack.seconds_to_acknowledge:.0f} s.", extra_tags="alert")
+    return redirect("intake:detail", pk=pk)
 
 
 @require_POST
@@ -92,6 +108,15 @@ def overrides_export(request):
     response = StreamingHttpResponse(overrides.export_jsonl(UrgencyOverride.objects.all()),
                                      content_type="application/x-ndjson")
     response["Content-Disposition"] = 'attachment; filename="urgency-overrides.jsonl"'
+    return response
+
+
+@login_required
+@supervisor_required
+def acknowledgements_export(request):
+    rows = (json.dumps(row) + "\n" for row in alerts.export_rows(AlertAcknowledgement.objects.all()))
+    response = StreamingHttpResponse(rows, content_type="application/x-ndjson")
+    response["Content-Disposition"] = 'attachment; filename="alert-acknowledgements.jsonl"'
     return response
 
 

@@ -15,6 +15,8 @@ import re
 import tempfile
 from dataclasses import fields
 
+from django.conf import settings
+
 from scheduler.config import POLICIES
 from scheduler.costmodel import SETTINGS
 from scheduler.metrics import CLASSES, LATENCY_METRICS, downsample, per_class_summary
@@ -91,7 +93,7 @@ def reduce_policy(results) -> dict:
     first = results[0]
     preemptions = {k: sum(r.preemptions[k] for r in results) for k in first.preemptions}
     return {
-        "per_class": per_class_summary(records),
+        "per_class": per_class_summary(records, settings.TRIAGE_FIRST_TOKEN_TARGETS_S),
         "num_requests": sum(r.num_requests for r in results),
         "throughput_requests_per_s": sum(r.throughput_requests_per_s for r in results) / n,
         "throughput_tokens_per_s": sum(r.throughput_tokens_per_s for r in results) / n,

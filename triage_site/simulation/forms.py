@@ -40,6 +40,11 @@ class HardwareForm(forms.Form):
     aging = forms.BooleanField(label="Aging", required=False, initial=False,
                                help_text="Promote long-waiting requests (PJF and semantic).")
     aging_bound = _num(forms.FloatField, "Aging bound", 2.0, "Multiple of the FCFS admission position (≥ 1).")
+    aging_mode = forms.ChoiceField(
+        label="Aging kind", initial="admissions", required=False,  # left out: by admissions, as before it existed
+        choices=[("admissions", "By admissions (within the bound × FCFS position)"),
+                 ("deadline", "By clinical target (in class 0 at 75% of it)")],
+        help_text="Deadline: promoted as the wait nears the class's first-token target; never preempts.")
     preemption = forms.BooleanField(label="Urgency preemption", required=False, initial=True,
                                     help_text="Let a more urgent request displace a running one (semantic).")
 
@@ -54,6 +59,7 @@ class HardwareForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
+        cleaned["aging_mode"] = cleaned.get("aging_mode") or "admissions"
         for name, (low, inclusive, high, message) in self.RANGES.items():
             value = cleaned.get(name)
             if value is None:
@@ -83,8 +89,10 @@ class SyntheticRunForm(HardwareForm):
         initial=list(comparison.POLICY_CHOICES), widget=forms.CheckboxSelectMultiple,
         help_text="Ratios are computed against FCFS, so keep it selected to see them.",
         error_messages={"required": "Choose at least one policy."})
-    user_request_gap = _num(forms.FloatField, "Request gap (s)", 1.0, "Seconds between arrival instants.")
-    max_concurrent_user_requests = _num(forms.IntegerField, "Burst size", 5,
+    # The defaults are the paper's headline workload (A100_4B, bursts of up to 50 every 0.01 s): a queue
+    # builds, so the first run shows how the policies differ. A light load gives every policy the same numbers.
+    user_request_gap = _num(forms.FloatField, "Request gap (s)", 0.01, "Seconds between arrival instants.")
+    max_concurrent_user_requests = _num(forms.IntegerField, "Burst size", 50,
                                         "Each instant brings 0 to this many requests.")
     gap_num = _num(forms.IntegerField, "Arrival instants", 20)
     priority_error_rate = _num(forms.FloatField, "Urgency error rate", 0.0, "Share of wrong urgency predictions (0–1).")
@@ -96,7 +104,7 @@ class SyntheticRunForm(HardwareForm):
 
     field_order = ["policies", "setting", "user_request_gap", "max_concurrent_user_requests", "gap_num", "batch_size",
                    "priority_error_rate", "priority_error_distance", "length_error_rate", "length_error_distance",
-                   "classifier_latency", "classifier_batch_size", "aging", "aging_bound", "preemption", "seeds",
+                   "classifier_latency", "classifier_batch_size", "aging", "aging_bound", "aging_mode", "preemption", "seeds",
                    "token_budget"]
 
     RANGES = {
@@ -151,7 +159,7 @@ class ReplayForm(HardwareForm):
     end = forms.DateTimeField(label="Window end", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
                               help_text="…and before this one.")
     field_order = ["start", "end", "setting", "batch_size", "classifier_latency", "classifier_batch_size", "aging",
-                   "aging_bound", "preemption", "token_budget"]
+                   "aging_bound", "aging_mode", "preemption", "token_budget"]
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("auto_id", "replay_%s")  # shares the page with the synthetic form: distinct ids

@@ -20,5 +20,6 @@ class Command(BaseCommand):
         if settings.CELERY_TASK_ALWAYS_EAGER:  # classification runs in this process: load its models now
             self.stdout.write("Loading the classifier's models...")
             load_models()
-        self.stdout.write(f"Triage on http://{host}:{port}/  (dispatcher board: /dispatch/)")
-        serve(application, host=host, port=port, with_worker=not no_worker)
+        address = f"http://{host}:{port}/"
+        banner = f"\n{'=' * 72}\n  Triage is ready: open {address}\n  Dispatcher board: {address}dispatch/\n{'=' * 72}\n"
+        serve(application, host=host, port=port, with_worker=not no_worker, banner=banner)

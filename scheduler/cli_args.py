@@ -6,6 +6,7 @@ import argparse
 from .config import AGING_MODES, POLICIES
 from .costmodel import SETTINGS
 from .simulator import SimulationParams
+from .workload import load_confusion
 from .urgency import LEAST_URGENT, MOST_URGENT
 
 
@@ -49,6 +50,10 @@ def add_workload_arguments(parser: argparse.ArgumentParser) -> None:
                         help="admissions: within --aging-bound x the FCFS position; deadline: in class 0 by 75%% of the "
                              "class's first-token target (TRIAGE_FIRST_TOKEN_TARGETS_S)")
     parser.add_argument("--no-preemption", action="store_true", help="disable urgency preemption (semantic)")
+    parser.add_argument("--confusion", metavar="FILE",
+                        help="the classifier's measured errors: each request's predicted urgency is drawn from this "
+                             "confusion matrix's row for its true urgency (the JSON of manage.py evaluate_classifier "
+                             "--json); replaces --priority-error-rate")
     parser.add_argument("--trace", help="JSON-lines trace file to replay instead of generating a workload")
     parser.add_argument("--json", dest="json_path", help="write results as JSON to this file")
 
@@ -62,7 +67,8 @@ def params_from_args(args: argparse.Namespace, policy: str, seed: int, **overrid
         priority_error_distance=args.priority_error_distance, length_error_rate=args.length_error_rate,
         length_error_distance=args.length_error_distance, classifier_latency=args.classifier_latency,
         classifier_batch_size=args.classifier_batch_size, aging=args.aging, aging_bound=args.aging_bound,
-        aging_mode=args.aging_mode, preemption=not args.no_preemption, seed=seed, trace=args.trace)
+        aging_mode=args.aging_mode, preemption=not args.no_preemption, seed=seed, trace=args.trace,
+        confusion=load_confusion(args.confusion) if args.confusion else None)
     for key, value in overrides.items():
         setattr(params, key, value)
     params.validate()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import json
+import random
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
@@ -18,7 +19,7 @@ from .fast_forward import FastForwardScheduler, skip_steady_steps
 from .metrics import downsample, per_class_summary, per_class_summary_columns
 from .plan import PreemptAction
 from .request import SchedRequest
-from .workload import WorkloadSpec, generate_workload, load_trace
+from .workload import WorkloadSpec, check_confusion, draw_from_confusion, generate_workload, load_trace
 
 TIMELINE_MAX_POINTS = 2000
 
@@ -43,6 +44,7 @@ class SimulationParams:
     aging: bool = False
     aging_bound: float = 2.0
     aging_mode: str = "admissions"   # or "deadline" (deadline_aging.py; targets from TRIAGE_FIRST_TOKEN_TARGETS_S)
+    confusion: tuple | None = None   # the classifier's measured confusion matrix (workload.load_confusion)
     preemption: bool = True
     seed: int = 0
     trace: str | None = None
@@ -72,13 +74,16 @@ class SimulationParams:
         _check(self.aging_bound >= 1.0, f"aging_bound must be >= 1.0, got {self.aging_bound}")
         _check(self.aging_mode in AGING_MODES, f"aging_mode must be one of {', '.join(AGING_MODES)}, got {self.aging_mode!r}")
         _check(isinstance(self.seed, int), f"seed must be an integer, got {self.seed!r}")
+        if self.confusion is not None:
+            self.confusion = check_confusion(self.confusion, "confusion")
 
     def workload_spec(self) -> WorkloadSpec:
         return WorkloadSpec(self.user_request_gap, self.max_concurrent_user_requests, self.gap_num,
                             priority_error_rate=self.priority_error_rate,
                             priority_error_distance=self.priority_error_distance,
                             length_error_rate=self.length_error_rate,
-                            length_error_distance=self.length_error_distance, seed=self.seed)
+                            length_error_distance=self.length_error_distance, seed=self.seed,
+                            confusion=self.confusion)
 
     def scheduler_config(self) -> SchedulerConfig:
         model = SETTINGS[self.setting]
@@ -166,6 +171,10 @@ def _cyclic_gc_paused():
 def _simulate(params: SimulationParams, progress, progress_every: int) -> SimulationResult:
     model = SETTINGS[params.setting]
     workload = load_trace(params.trace) if params.trace else generate_workload(params.workload_spec())
+    if params.trace and params.confusion is not None:  # a recorded trace's urgencies with the measured errors
+        rng = random.Random(params.seed)
+        for request in workload:
+            request.predicted_urgency = draw_from_confusion(params.confusion, request.urgency, rng)
     ready_times = _classifier_ready_times(workload, params.classifier_latency, params.classifier_batch_size)
     order = sorted(range(len(workload)), key=lambda i: (ready_times[i], i))
     arrivals = [workload[i] for i in order]           # in the order they reach the scheduler

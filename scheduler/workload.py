@@ -31,6 +31,9 @@ class WorkloadSpec:
     length_error_rate: float = 0.0
     length_error_distance: float = 0.5
     seed: int = 0
+    # counts[true][predicted] as `manage.py evaluate_classifier --json` writes it: when set, each request's
+    # predicted urgency is drawn from its true urgency's row instead of priority_error_rate/distance
+    confusion: tuple | None = None
 
 
 def generate_workload(spec: WorkloadSpec) -> list[WorkloadRequest]:
@@ -54,7 +57,9 @@ def apply_prediction_errors(requests: list[WorkloadRequest], spec: WorkloadSpec,
     """Urgency error: with probability rate, shift by +/-distance classes (random sign, kept on the scale).
     Length error: with probability rate, scale by (1 +/- distance), at least 1 token."""
     for req in requests:
-        if spec.priority_error_rate > 0 and rng.random() < spec.priority_error_rate:
+        if spec.confusion is not None:
+            req.predicted_urgency = draw_from_confusion(spec.confusion, req.urgency, rng)
+        elif spec.priority_error_rate > 0 and rng.random() < spec.priority_error_rate:
             sign = rng.choice((-1, 1))
             shifted = req.urgency + sign * spec.priority_error_distance
             if not MOST_URGENT <= shifted <= LEAST_URGENT:
@@ -63,6 +68,38 @@ def apply_prediction_errors(requests: list[WorkloadRequest], spec: WorkloadSpec,
         if spec.length_error_rate > 0 and rng.random() < spec.length_error_rate:
             sign = rng.choice((-1, 1))
             req.predicted_output_tokens = max(1, round(req.output_tokens * (1 + sign * spec.length_error_distance)))
+
+
+def draw_from_confusion(confusion, urgency: int, rng: random.Random) -> int:
+    """A predicted level for a request of true `urgency`, in proportion to the classifier's measured counts
+    (a row without counts predicts exactly)."""
+    row = confusion[urgency]
+    total = sum(row)
+    if not total:
+        return urgency
+    return rng.choices(range(len(row)), weights=row)[0]
+
+
+def load_confusion(path: str) -> tuple:
+    """The confusion matrix from `evaluate_classifier --json` output (its "confusion") or a bare 5x5 list of
+    counts. Raises ValueError naming the file on anything else."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc.msg})") from None
+    matrix = data.get("confusion") if isinstance(data, dict) else data
+    return check_confusion(matrix, path)
+
+
+def check_confusion(matrix, where: str) -> tuple:
+    levels = LEAST_URGENT - MOST_URGENT + 1
+    if not isinstance(matrix, (list, tuple)) or len(matrix) != levels or any(
+            not isinstance(row, (list, tuple)) or len(row) != levels
+            or any(not isinstance(v, int) or isinstance(v, bool) or v < 0 for v in row) for row in matrix):
+        raise ValueError(f"{where}: the confusion matrix must be {levels} rows of {levels} non-negative whole "
+                         "counts (rows = true level, columns = predicted), as evaluate_classifier --json writes it")
+    return tuple(tuple(row) for row in matrix)
 
 
 TRACE_KEYS = ("arrival_time", "urgency", "prompt_tokens", "output_tokens")

@@ -233,6 +233,10 @@ TRIAGE_CLASSIFIER_RELOAD_S = float(os.environ.get("TRIAGE_CLASSIFIER_RELOAD_S", 
 TRIAGE_CLASSIFIER_REVIEW_BELOW = float(os.environ.get("TRIAGE_CLASSIFIER_REVIEW_BELOW", "0.45"))
 TRIAGE_CLASSIFIER_MATERIAL_P = float(os.environ.get("TRIAGE_CLASSIFIER_MATERIAL_P", "0.1"))
 TRIAGE_CLASSIFIER_BATCH_WINDOW_S = float(os.environ.get("TRIAGE_CLASSIFIER_BATCH_WINDOW_S", "0.02"))
+# The current classifier's confusion matrix on the independent set (evaluate_classifier --json), for the
+# simulation page's "errors as measured by the current classifier".
+TRIAGE_MEASURED_CONFUSION = Path(os.environ.get("TRIAGE_MEASURED_CONFUSION",
+                                                BASE_DIR / "data" / "classifier" / "measured_confusion.json"))
 TRIAGE_CLASSIFIER_BATCH_MAX = int(os.environ.get("TRIAGE_CLASSIFIER_BATCH_MAX", "16"))
 
 # Clinical time targets per urgency level 0..4, in seconds (defaults and reasons: scheduler/targets.py, which

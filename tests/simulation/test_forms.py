@@ -83,3 +83,28 @@ def test_the_first_run_is_the_papers_headline_workload():
     fields = SyntheticRunForm().fields
     assert fields["setting"].initial == "A100_4B"
     assert (fields["user_request_gap"].initial, fields["max_concurrent_user_requests"].initial) == (0.01, 50)
+
+
+def test_urgency_errors_as_measured_by_the_current_classifier():
+    from triage_site.simulation.forms import measured_confusion
+
+    form = form_with(urgency_errors="measured")
+    assert form.is_valid(), form.errors
+    measured = measured_confusion()
+    assert form.param_values()["confusion"] == measured["confusion"]
+    assert measured["classifier"] in dict(form.fields["urgency_errors"].choices)["measured"]
+    plain = form_with()
+    assert plain.is_valid() and "confusion" not in plain.param_values()
+
+
+def test_the_measured_confusion_matrix_is_the_shipped_classifiers():
+    """Retraining the head without measuring it again on the independent set fails here."""
+    import json
+    from pathlib import Path
+
+    from triage_site.simulation.forms import measured_confusion
+
+    root = Path(__file__).resolve().parents[2]
+    version = json.loads((root / "data/classifier/model/urgency_head.json").read_text())["version"]
+    assert measured_confusion()["classifier"].endswith(version)
+    assert sum(map(sum, measured_confusion()["confusion"])) == measured_confusion()["n"]

@@ -5,13 +5,16 @@ the assembled parameters and any ValueError it raises is shown as a form error, 
 the simulator would reject.
 """
 import argparse
+import json
 import re
 from datetime import timedelta
 
 from django import forms
+from django.conf import settings
 from django.utils import timezone
 
 from scheduler.cli_args import parse_seeds
+from scheduler.workload import check_confusion
 
 from . import comparison
 from .selectors import EmptyWindow, recorded_trace
@@ -83,6 +86,13 @@ class HardwareForm(forms.Form):
             self.add_error(None, f"The simulator rejects these parameters: {exc}")
 
 
+def measured_confusion():
+    """The current classifier's confusion matrix on the independent set, as evaluate_classifier --json measured it."""
+    with open(settings.TRIAGE_MEASURED_CONFUSION, encoding="utf-8") as handle:
+        data = json.load(handle)
+    return {"classifier": data["classifier"], "n": data["n"], "confusion": check_confusion(data["confusion"], "measured")}
+
+
 class SyntheticRunForm(HardwareForm):
     policies = forms.MultipleChoiceField(
         label="Policies", choices=[(p, p.upper() if p != "semantic" else "Semantic") for p in comparison.POLICY_CHOICES],
@@ -95,6 +105,12 @@ class SyntheticRunForm(HardwareForm):
     max_concurrent_user_requests = _num(forms.IntegerField, "Burst size", 50,
                                         "Each instant brings 0 to this many requests.")
     gap_num = _num(forms.IntegerField, "Arrival instants", 20)
+    urgency_errors = forms.ChoiceField(
+        label="Urgency errors", initial="rate", required=False,  # left out: the rate and distance below
+        choices=[("rate", "By the error rate and distance below"),
+                 ("measured", "As measured by the current classifier")],
+        help_text="Measured: each request's predicted urgency is drawn from the classifier's confusion matrix on the "
+                  "independent evaluation set (data/classifier/measured_confusion.json).")
     priority_error_rate = _num(forms.FloatField, "Urgency error rate", 0.0, "Share of wrong urgency predictions (0–1).")
     priority_error_distance = _num(forms.IntegerField, "Urgency error distance", 1, "Classes off when wrong (0–4).")
     length_error_rate = _num(forms.FloatField, "Length error rate", 0.0, "Share of wrong length predictions (0–1).")
@@ -103,8 +119,9 @@ class SyntheticRunForm(HardwareForm):
                             help_text=f"Like 0-9 or 1,3,5; at most {MAX_SEEDS}.")
 
     field_order = ["policies", "setting", "user_request_gap", "max_concurrent_user_requests", "gap_num", "batch_size",
-                   "priority_error_rate", "priority_error_distance", "length_error_rate", "length_error_distance",
-                   "classifier_latency", "classifier_batch_size", "aging", "aging_bound", "aging_mode", "preemption", "seeds",
+                   "urgency_errors", "priority_error_rate", "priority_error_distance", "length_error_rate",
+                   "length_error_distance", "classifier_latency", "classifier_batch_size", "aging", "aging_bound",
+                   "aging_mode", "preemption", "seeds",
                    "token_budget"]
 
     RANGES = {
@@ -134,6 +151,33 @@ class SyntheticRunForm(HardwareForm):
         if not 0 < len(seeds) <= MAX_SEEDS:
             raise forms.ValidationError(f"{message} Got {len(seeds)}.")
         return seeds
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        try:
+            measured = measured_confusion()
+        except (OSError, KeyError, ValueError):
+            return  # the choice then fails with its own message when picked
+        self.fields["urgency_errors"].choices = [
+            ("rate", "By the error rate and distance below"),
+            ("measured", f"As measured by the current classifier ({measured['classifier']}, {measured['n']} requests)"),
+        ]
+
+    def clean_urgency_errors(self):
+        choice = self.cleaned_data.get("urgency_errors") or "rate"
+        if choice == "measured":
+            try:
+                measured_confusion()
+            except (OSError, KeyError, ValueError) as error:
+                raise forms.ValidationError(f"No measured confusion matrix is available ({error}); run "
+                                            "manage.py evaluate_classifier --json on the independent set.") from None
+        return choice
+
+    def param_values(self):
+        values = super().param_values()
+        if self.cleaned_data.get("urgency_errors") == "measured":
+            values["confusion"] = measured_confusion()["confusion"]
+        return values
 
     def clean(self):
         cleaned = super().clean()

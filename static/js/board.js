@@ -152,6 +152,16 @@
     }
   }
 
+  // The row's alert: its state, and while it waits an Acknowledge button (finished requests' alerts too).
+  function alertCell(tr, r) {
+    const td = cell(tr, "", "alert-cell");
+    showAlertCell(td, r);
+    const state = alertState(r.alert);
+    if (state === "waiting" || state === "overdue") {
+      td.append(" ", actionButton("Acknowledge", "acknowledge", () => acknowledge(r.id)));
+    }
+  }
+
   function actionButton(label, className, handler) {
     const button = document.createElement("button");
     button.type = "button";
@@ -181,11 +191,7 @@
     }
     cell(tr, r.queue_position, "position");
     showTarget(cell(tr, "", "age"), r);
-    const alert = cell(tr, "", "alert-cell");
-    showAlertCell(alert, r);
-    if (alertState(r.alert) === "waiting" || alertState(r.alert) === "overdue") {
-      alert.append(" ", actionButton("Acknowledge", "acknowledge", () => acknowledge(r.id)));
-    }
+    alertCell(tr, r);
     cell(tr, `${r.generated_tokens} / ${r.predicted_output_tokens ?? "—"}`, "tokens");
     cell(tr, r.rule_reason || "", "rule");
     tr.hidden = !visible(r);
@@ -203,7 +209,7 @@
     cell(tr, r.urgency_label || "unclassified", r.urgency === null ? "unclassified" : `u${r.urgency}`);
     cell(tr, statusText(r), `status status-${r.status}`);
     if (r.first_token_ts) showTarget(cell(tr, "", "age"), r); else cell(tr, "—");
-    showAlertCell(cell(tr, "", "alert-cell"), r);
+    alertCell(tr, r);
     cell(tr, `${r.generated_tokens} / ${r.predicted_output_tokens ?? "—"}`, "tokens");
     cell(tr, r.rule_reason || "", "rule");
     tr.hidden = !visible(r);
@@ -489,11 +495,11 @@
 
   // Waits, target states and alert states tick locally between messages.
   setInterval(() => {
-    for (const [id, tr] of openElements) {
+    for (const [id, tr] of [...openElements, ...finishedElements]) {
       const r = rows.get(id);
       if (!r) continue;
       const age = tr.querySelector("td.age");
-      if (age) showTarget(age, r);
+      if (age && !r.first_token_ts) showTarget(age, r);
       const alert = tr.querySelector("td.alert-cell");
       if (alert && r.alert && !r.alert.acknowledged_ts) {
         const button = alert.querySelector("button");

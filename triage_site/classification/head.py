@@ -225,6 +225,26 @@ def train(paths=None, encoder_name=None, under_cost=DEFAULT_UNDER_COST, c=DEFAUL
     return head
 
 
+def refit_lengths(head, recorded, encoder_name=None):
+    """Refit the length model on answers actually written: `recorded` holds (text, predicted, generated tokens);
+    the target is the bucket nearest each generated length. The urgency model is untouched."""
+    from sklearn.linear_model import LogisticRegression
+
+    from . import length
+
+    rows = [{"text": text} for text, _, _ in recorded]
+    buckets = np.array([length.bucket_of(tokens) for _, _, tokens in recorded])
+    if len(set(buckets.tolist())) < 2:
+        raise ValueError(f"the {len(recorded)} recorded answers fall in fewer than two length buckets: "
+                         "nothing to learn an order from")
+    embeddings, supports, clause_features = prepared(rows, encoder_name or head.encoder_name)
+    x = head.features([row["text"] for row in rows], embeddings, forced_levels(supports), clause_features)
+    head.length_model = LogisticRegression(C=head.meta.get("C", DEFAULT_C), max_iter=5000).fit(x, buckets)
+    head.meta["length_refit"] = {"source": "recorded answers in the database", "rows": len(recorded),
+                                 "buckets": {str(b): int((buckets == b).sum()) for b in sorted(set(buckets.tolist()))}}
+    return head
+
+
 def save(head, path=ARTIFACT_PATH, meta_path=META_PATH):
     import joblib
 

@@ -35,3 +35,24 @@ def kendall_tau(predicted, actual):
         return float("nan")
     tau = kendalltau(np.asarray(predicted, dtype=float), np.asarray(actual, dtype=float)).statistic
     return float(tau)
+
+
+# Kendall's tau that learning-to-rank output lengths reached on LMSYS conversations (the bar of issue 17).
+PUBLISHED_TAU = 0.62
+
+
+def recorded_report(recorded):
+    """How well predicted lengths rank the answers actually written: `recorded` holds (text, predicted, generated)."""
+    predicted = [row[1] for row in recorded]
+    generated = [row[2] for row in recorded]
+    longest = max(generated, default=0)
+    return {"n": len(recorded), "kendall_tau": kendall_tau(predicted, generated), "bar": PUBLISHED_TAU,
+            "longest_answer": longest, "at_longest": sum(1 for tokens in generated if tokens == longest)}
+
+
+def format_recorded(report):
+    tau = report["kendall_tau"]
+    verdict = "n/a" if tau != tau else ("meets" if tau >= report["bar"] else "below")
+    return (f"answer length, recorded answers: Kendall's tau {tau:.3f} over {report['n']} finished requests "
+            f"({verdict} the published bar of {report['bar']}); {report['at_longest']} answers reached the "
+            f"longest length seen ({report['longest_answer']} tokens), probably cut at the answer limit")

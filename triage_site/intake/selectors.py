@@ -60,3 +60,12 @@ def alert_state(medical_request):
     if ack is None and target is None:
         return None
     return {"alerted_at": medical_request.alerted_at, "target_s": target, "acknowledgement": ack}
+
+
+def recorded_answer_lengths():
+    """(text, predicted_output_tokens, generated_tokens) of every finished request that generated an answer: the
+    real lengths the length predictor is measured and refitted against. The length is the engine's work for the
+    request, so answers the guard withdrew count with the tokens generated until then; failed requests do not."""
+    return list(MedicalRequest.objects.filter(status=Status.DONE, generated_tokens__gt=0,
+                                              predicted_output_tokens__isnull=False)
+                .order_by("id").values_list("text", "predicted_output_tokens", "generated_tokens"))

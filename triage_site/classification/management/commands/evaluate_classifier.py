@@ -17,8 +17,13 @@ class Command(BaseCommand):
                             help="leave-scenario-out cross-validation on the training data (or --data files): "
                                  "every scenario is scored by a head that never saw any phrasing of it")
         parser.add_argument("--folds", type=int, default=10, help="scenario folds for --cross-validate")
+        parser.add_argument("--lengths-from-db", action="store_true",
+                            help="Kendall's tau between the predicted and the generated answer length of the finished "
+                                 "requests in the database")
 
     def handle(self, *args, **options):
+        if options["lengths_from_db"]:
+            return self._recorded_lengths(options)
         if options["cross_validate"]:
             return self._cross_validate(options)
         path = options["data"] or str(head.HELDOUT_PATH)
@@ -34,6 +39,17 @@ class Command(BaseCommand):
         report = evaluation.evaluate(rows)
         report["data"] = path
         self._print(report, options)
+
+    def _recorded_lengths(self, options):
+        from triage_site.classification import length
+        from triage_site.intake.selectors import recorded_answer_lengths
+
+        recorded = recorded_answer_lengths()
+        if len(recorded) < 2:
+            raise CommandError(f"the database holds {len(recorded)} finished request(s) with an answer; "
+                               "Kendall's tau needs at least 2")
+        report = length.recorded_report(recorded)
+        self.stdout.write(json.dumps(report, indent=2) if options["json"] else length.format_recorded(report))
 
     def _cross_validate(self, options):
         paths = [options["data"]] if options["data"] else [str(path) for path in head.training_paths()]

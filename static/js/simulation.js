@@ -66,6 +66,27 @@
     }, PLOT_CONFIG);
   }
 
+  // Share of each class's first tokens within its target (TRIAGE_FIRST_TOKEN_TARGETS_S), per policy.
+  function attainmentBars(targetId) {
+    const result = data.result;
+    const traces = result.policies.map((policy) => {
+      const perClass = result.per_policy[policy].per_class;
+      return {
+        type: "bar", name: policy,
+        x: result.classes.map((c) => CLASS_NAMES[c] || c),
+        y: result.classes.map((c) => (perClass[c].attainment && perClass[c].attainment.share !== null
+          ? perClass[c].attainment.share * 100 : null)),
+        marker: { color: POLICY_COLORS[policy] },
+        hovertemplate: `%{x}: %{y:.1f}% within target<extra>${policy}</extra>`,
+      };
+    });
+    Plotly.newPlot(targetId, traces, {
+      title: { text: "First token within its class's target" }, barmode: "group", height: 340,
+      margin: { t: 48, r: 10, b: 40, l: 55 }, yaxis: { title: { text: "% of requests" }, range: [0, 100] },
+      legend: { orientation: "h", y: -0.18 },
+    }, PLOT_CONFIG);
+  }
+
   function chartBox(container, id, title) {
     const card = el("div", null, "card");
     card.appendChild(el("h3", title));
@@ -194,6 +215,7 @@
     if (typeof Plotly === "undefined") return;
     waitingBars("chart-mean-waiting", "mean", "Mean waiting per urgency class");
     waitingBars("chart-p99-waiting", "p99", "p99 waiting per urgency class");
+    attainmentBars("chart-attainment");
     chartPerPolicy("timeline", drawTimeline);
     chartPerPolicy("gantt", drawGantt);
   }

@@ -4,6 +4,8 @@ Its server (no inference worker) is seeded with recorded requests; the browser i
 The test signs in through the login page, sees a form error, replays a recorded window through every policy,
 waits for Plotly to draw every chart, and saves a screenshot to test-output/simulation.png.
 """
+import re
+
 import pytest
 
 from benchmarks.launch import ROOT, embedded_server
@@ -78,7 +80,7 @@ def test_replay_page_draws_its_charts(simulation_server, browser):
         assert "40 requests" in page.content()
 
         page.wait_for_function("document.querySelectorAll('.main-svg').length >= 20")
-        for chart in ("#chart-mean-waiting", "#chart-p99-waiting"):
+        for chart in ("#chart-mean-waiting", "#chart-p99-waiting", "#chart-attainment"):
             assert page.locator(f"{chart} .main-svg").count() >= 1
             # one bar trace per policy
             assert page.locator(f"{chart} .trace.bars").count() == 4
@@ -88,6 +90,7 @@ def test_replay_page_draws_its_charts(simulation_server, browser):
         assert page.locator("#numbers-table tbody tr").count() == 4 * 6
         first_fcfs = page.locator("#numbers-table tbody tr").first.locator("td")
         assert first_fcfs.nth(0).inner_text() == "fcfs" and first_fcfs.nth(4).inner_text() in ("×1.00", "—")
+        assert re.fullmatch(r"\d+\.\d%|—", first_fcfs.nth(11).inner_text())  # first token within target
         assert page.locator("#run-table tbody tr").count() == 4
         csv = context.request.get(page.url + "results.csv")
         assert csv.ok and csv.text().startswith("policy,class,metric,")

@@ -273,7 +273,7 @@
       if (announcements.children[index] !== box) announcements.insertBefore(box, announcements.children[index] || null);
     });
     loaded = true;
-    tickAlerts();
+    tick();
   }
 
   function buildAlert(r) {
@@ -493,8 +493,9 @@
     if (delta.worker) showWorker(delta.worker);
   }
 
-  // Waits, target states and alert states tick locally between messages.
-  setInterval(() => {
+  // Waits, target states and alert states tick locally between messages (and after every render, so that a
+  // row and its alert in the queue always show the same state).
+  function tick() {
     for (const [id, tr] of [...openElements, ...finishedElements]) {
       const r = rows.get(id);
       if (!r) continue;
@@ -508,7 +509,8 @@
       }
     }
     tickAlerts();
-  }, 1000);
+  }
+  setInterval(tick, 1000);
 
   // --- charts (Plotly, served from our own static files) ---------------------------------------
   // Every chart spans the same hour, so one point draws a readable axis, and an empty chart says so.

@@ -48,43 +48,35 @@
   }
 
   // --- charts ----------------------------------------------------------------------------------
-  function waitingBars(targetId, stat, title) {
+  // One bar per policy and class; value(perClass[c]) gives the bar's height.
+  function policyBars(targetId, title, value, yaxis, hover) {
     const result = data.result;
     const traces = result.policies.map((policy) => {
       const perClass = result.per_policy[policy].per_class;
       return {
         type: "bar", name: policy,
         x: result.classes.map((c) => CLASS_NAMES[c] || c),
-        y: result.classes.map((c) => perClass[c].waiting[stat]),
+        y: result.classes.map((c) => value(perClass[c])),
         marker: { color: POLICY_COLORS[policy] },
-        hovertemplate: `%{x}: %{y:.3f} s<extra>${policy}</extra>`,
+        hovertemplate: `%{x}: ${hover}<extra>${policy}</extra>`,
       };
     });
     Plotly.newPlot(targetId, traces, {
       title: { text: title }, barmode: "group", height: 340, margin: { t: 48, r: 10, b: 40, l: 55 },
-      yaxis: { title: { text: "seconds" }, rangemode: "tozero" }, legend: { orientation: "h", y: -0.18 },
+      yaxis, legend: { orientation: "h", y: -0.18 },
     }, PLOT_CONFIG);
+  }
+
+  function waitingBars(targetId, stat, title) {
+    policyBars(targetId, title, (m) => m.waiting[stat], { title: { text: "seconds" }, rangemode: "tozero" },
+               "%{y:.3f} s");
   }
 
   // Share of each class's first tokens within its target (TRIAGE_FIRST_TOKEN_TARGETS_S), per policy.
   function attainmentBars(targetId) {
-    const result = data.result;
-    const traces = result.policies.map((policy) => {
-      const perClass = result.per_policy[policy].per_class;
-      return {
-        type: "bar", name: policy,
-        x: result.classes.map((c) => CLASS_NAMES[c] || c),
-        y: result.classes.map((c) => (perClass[c].attainment && perClass[c].attainment.share !== null
-          ? perClass[c].attainment.share * 100 : null)),
-        marker: { color: POLICY_COLORS[policy] },
-        hovertemplate: `%{x}: %{y:.1f}% within target<extra>${policy}</extra>`,
-      };
-    });
-    Plotly.newPlot(targetId, traces, {
-      title: { text: "First token within its class's target" }, barmode: "group", height: 340,
-      margin: { t: 48, r: 10, b: 40, l: 55 }, yaxis: { title: { text: "% of requests" }, range: [0, 100] },
-      legend: { orientation: "h", y: -0.18 },
-    }, PLOT_CONFIG);
+    policyBars(targetId, "First token within its class's target",
+               (m) => (m.attainment && m.attainment.share !== null ? m.attainment.share * 100 : null),
+               { title: { text: "% of requests" }, range: [0, 100] }, "%{y:.1f}% within target");
   }
 
   function chartBox(container, id, title) {

@@ -181,11 +181,16 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A broker outage must not hang the intake form: fail fast, the request is already stored.
-# A task whose worker died unacknowledged is redelivered after the visibility timeout.
+# A task whose worker died unacknowledged is redelivered after the visibility timeout. kombu looks for such
+# tasks every restore interval x throttle seconds (10 x 10 by default, so up to 100 s late): scan on every
+# sweep, at most every 10 s, so redelivery comes within the visibility timeout plus one sweep.
+CELERY_VISIBILITY_TIMEOUT_S = int(os.environ.get("TRIAGE_CELERY_VISIBILITY_TIMEOUT", "600"))
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 2,
     "socket_timeout": 5,
-    "visibility_timeout": int(os.environ.get("TRIAGE_CELERY_VISIBILITY_TIMEOUT", "600")),
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT_S,
+    "unacked_restore_interval": max(1, min(10, CELERY_VISIBILITY_TIMEOUT_S // 2)),
+    "unacked_restore_throttle": 1,
 }
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 

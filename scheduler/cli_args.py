@@ -50,6 +50,13 @@ def add_workload_arguments(parser: argparse.ArgumentParser) -> None:
                         help="admissions: within --aging-bound x the FCFS position; deadline: in class 0 by 75%% of the "
                              "class's first-token target (TRIAGE_FIRST_TOKEN_TARGETS_S)")
     parser.add_argument("--no-preemption", action="store_true", help="disable urgency preemption (semantic)")
+    parser.add_argument("--within-class-preemption", action="store_true",
+                        help="semantic: a waiting request displaces the running request of its own class with the most "
+                             "remaining work (shortest remaining first inside a class)")
+    parser.add_argument("--within-class-min-gain", type=_number(int, 0), default=32,
+                        help="anti-thrashing: only when that saves at least this many tokens of predicted work")
+    parser.add_argument("--within-class-min-run", type=_number(int, 0), default=8,
+                        help="anti-thrashing: steps a request runs after it (re)starts before it can be displaced")
     parser.add_argument("--confusion", metavar="FILE",
                         help="the classifier's measured errors: each request's predicted urgency is drawn from this "
                              "confusion matrix's row for its true urgency (the JSON of manage.py evaluate_classifier "
@@ -67,7 +74,9 @@ def params_from_args(args: argparse.Namespace, policy: str, seed: int, **overrid
         priority_error_distance=args.priority_error_distance, length_error_rate=args.length_error_rate,
         length_error_distance=args.length_error_distance, classifier_latency=args.classifier_latency,
         classifier_batch_size=args.classifier_batch_size, aging=args.aging, aging_bound=args.aging_bound,
-        aging_mode=args.aging_mode, preemption=not args.no_preemption, seed=seed, trace=args.trace,
+        aging_mode=args.aging_mode, preemption=not args.no_preemption,
+        within_class_preemption=args.within_class_preemption, within_class_min_gain=args.within_class_min_gain,
+        within_class_min_run=args.within_class_min_run, seed=seed, trace=args.trace,
         confusion=load_confusion(args.confusion) if args.confusion else None)
     for key, value in overrides.items():
         setattr(params, key, value)

@@ -30,6 +30,12 @@ class SchedulerConfig:
     recompute_cost_per_token: float = 1.1e-4  # seconds to re-prefill one token
     preemption: bool = True           # urgency preemption (semantic policy only)
     min_run_steps: int = 1            # anti-thrashing: steps a resumed request runs before it may be displaced
+    # semantic only: the waiting head displaces the running request of its own class with the most remaining
+    # work, when that saves at least within_class_min_gain tokens and the displaced one has run
+    # within_class_min_run steps since it (re)started (anti-thrashing; docs/scheduler.md)
+    within_class_preemption: bool = False
+    within_class_min_gain: int = 32
+    within_class_min_run: int = 8
     reestimate_factor: float = 1.5    # new predicted length = generated * factor when exceeded
 
     def __post_init__(self) -> None:
@@ -46,6 +52,10 @@ class SchedulerConfig:
         _positive_int("kv_device_blocks", self.kv_device_blocks)
         _non_negative_int("kv_host_blocks", self.kv_host_blocks)
         _non_negative_int("min_run_steps", self.min_run_steps)
+        _non_negative_int("within_class_min_gain", self.within_class_min_gain)
+        _non_negative_int("within_class_min_run", self.within_class_min_run)
+        if not isinstance(self.within_class_preemption, bool):
+            raise ValueError(f"within_class_preemption must be true or false, got {self.within_class_preemption!r}")
         if self.token_budget < self.max_batch_size:
             raise ValueError(
                 f"token_budget ({self.token_budget}) must be >= max_batch_size ({self.max_batch_size}) "

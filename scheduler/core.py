@@ -33,6 +33,7 @@ class Scheduler:
         self.prefix_hit = prefix_hit
         self._key = PRIORITY_KEYS[config.policy]
         self._urgency_preemption = config.preemption and config.policy == "semantic"
+        self._within_class = config.within_class_preemption and config.policy == "semantic"
         self._aging_on = config.aging and config.policy in URGENCY_POLICIES
         self._aging = DeadlineAging(config.deadline_targets, config.deadline_share) \
             if config.aging_mode == "deadline" else Aging(config.aging_bound)
@@ -263,9 +264,9 @@ class Scheduler:
                 continue
             if kv_short and not batch_full and self._evict_kept(plan, spare=cand):
                 continue  # freed device blocks held by a paused request; re-check
-            if not self._urgency_preemption:
-                return
-            victim = self._urgency_victim(cand, kv_short)
+            victim = self._urgency_victim(cand, kv_short) if self._urgency_preemption else None
+            if victim is None and self._within_class and not kv_short:
+                victim = self._within_class_victim(cand)
             if victim is None:
                 return
             if kv_short:
@@ -281,7 +282,9 @@ class Scheduler:
 
     def _may_displace(self, cand: SchedRequest) -> bool:
         """Cheap necessary condition for urgency preemption: it is on and some running request may be
-        strictly less urgent than cand (_urgency_victim makes the full choice)."""
+        strictly less urgent than cand (_urgency_victim makes the full choice), or within-class preemption is on."""
+        if self._within_class:
+            return True
         if not self._urgency_preemption:
             return False
         cand_class = self._preemption_class(cand)
@@ -315,6 +318,26 @@ class Scheduler:
             freeable += sum(r.device_blocks for r in self._kept.values() if r is not cand)
             if self._extra_blocks_to_admit(cand) > self._free_blocks() + freeable:
                 return None
+        return best
+
+    def _within_class_victim(self, cand: SchedRequest):
+        """The running request of cand's class with the most predicted remaining work, when it exceeds cand's by
+        at least within_class_min_gain tokens and it has run within_class_min_run steps since it (re)started.
+
+        Why the two bounds: the paper's code re-ranks the batch every step, so two requests of one class whose
+        remaining work is close swap places over and over, each swap paying a KV move; a minimum gain lets only
+        clearly shorter work in, and a minimum run lets the displaced request make progress before it can be
+        displaced again."""
+        cfg = self.config
+        cand_class = self._preemption_class(cand)
+        need = cand.predicted_remaining_work + cfg.within_class_min_gain
+        best, best_key = None, None
+        for req in self._running.values():
+            if req.effective_urgency != cand_class or req.steps_since_resume < cfg.within_class_min_run:
+                continue
+            work = req.predicted_remaining_work
+            if work >= need and (best_key is None or (work, req.arrival_seq) > best_key):
+                best, best_key = req, (work, req.arrival_seq)
         return best
 
     def _evict_kept(self, plan: StepPlan, spare: SchedRequest | None = None) -> bool:

@@ -42,6 +42,8 @@ class FastForwardScheduler(Scheduler):
                 worst = max(r.effective_urgency for r in running) if self._aging_on else self._worst_running_urgency()
                 if top.effective_urgency < worst:
                     return 0
+            if self._within_class:
+                limit = self._steps_before_within_class_displacement(self._waiting.peek(), limit)
         if limit <= 0:
             return 0
         # KV: every step may grow each request by a block; find the largest m that fits.
@@ -64,6 +66,21 @@ class FastForwardScheduler(Scheduler):
             else:
                 hi = mid - 1
         return lo
+
+    def _steps_before_within_class_displacement(self, top, limit: int) -> int:
+        """At most `limit` steps in which no running request of top's class can become its victim: a request
+        whose work already clears the gain stops the run when its minimum run is reached (0: now), and one whose
+        prediction may be re-estimated upwards (when its generated tokens reach it) stops the run there."""
+        cfg = self.config
+        top_class = self._preemption_class(top)
+        need = top.predicted_remaining_work + cfg.within_class_min_gain
+        for req in self._running.values():
+            if req.effective_urgency != top_class:
+                continue
+            if req.predicted_remaining_work >= need:
+                limit = min(limit, max(0, cfg.within_class_min_run - req.steps_since_resume))
+            limit = min(limit, max(0, req.estimated_output_tokens - req.generated_tokens - 1))
+        return limit
 
     def fast_forward(self, steps: int, now: float, finished_ids=()) -> list:
         """Apply `steps` pure-decode steps to the running set (only after steady_decode_steps() allowed it)."""

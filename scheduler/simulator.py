@@ -46,6 +46,9 @@ class SimulationParams:
     aging_mode: str = "admissions"   # or "deadline" (deadline_aging.py; targets from TRIAGE_FIRST_TOKEN_TARGETS_S)
     confusion: tuple | None = None   # the classifier's measured confusion matrix (workload.load_confusion)
     preemption: bool = True
+    within_class_preemption: bool = False  # shortest remaining work first inside a class (SchedulerConfig)
+    within_class_min_gain: int = 32
+    within_class_min_run: int = 8
     seed: int = 0
     trace: str | None = None
     fast_forward: bool = True
@@ -74,6 +77,8 @@ class SimulationParams:
         _check(self.aging_bound >= 1.0, f"aging_bound must be >= 1.0, got {self.aging_bound}")
         _check(self.aging_mode in AGING_MODES, f"aging_mode must be one of {', '.join(AGING_MODES)}, got {self.aging_mode!r}")
         _check(isinstance(self.seed, int), f"seed must be an integer, got {self.seed!r}")
+        _check_int("within_class_min_gain", self.within_class_min_gain, 0)
+        _check_int("within_class_min_run", self.within_class_min_run, 0)
         if self.confusion is not None:
             self.confusion = check_confusion(self.confusion, "confusion")
 
@@ -94,7 +99,9 @@ class SimulationParams:
                                aging_mode=self.aging_mode, deadline_targets=targets.first_token_targets(),
                                swap_cost_per_token=2 * model.swap_per_token,
                                recompute_cost_per_token=model.recompute_cost_per_token(),
-                               preemption=self.preemption)
+                               preemption=self.preemption, within_class_preemption=self.within_class_preemption,
+                               within_class_min_gain=self.within_class_min_gain,
+                               within_class_min_run=self.within_class_min_run)
 
 
 def _check(ok: bool, message: str) -> None:

@@ -3,6 +3,7 @@ static-batch ``generate``) in one process, on one seeded workload.
 
     python -m inference_worker.bench --model qwen3-4b --requests 256 --seed 0
     python -m inference_worker.bench --model tiny --requests 32        # CPU
+    python -m inference_worker.bench --online --policy all --model tiny --seed 0-2   # see online_bench.py
 
 Workload: prompt and output lengths uniform 1..--max-len (500), urgency uniform 0..4, random
 prompt token ids, all requests arriving at t=0 (the engine gets the true output length as its
@@ -25,6 +26,7 @@ import time
 import torch
 
 from scheduler import POLICIES, blocks_for, targets
+from scheduler.cli_args import parse_seeds
 from scheduler.metrics import percentile
 from scheduler.urgency import LEAST_URGENT, LEVELS, MOST_URGENT, NUM_LEVELS
 
@@ -278,15 +280,16 @@ def format_table(results, hf_ref):
     return "\n".join(lines)
 
 
-def main(argv=None):
+def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="tiny", help="tiny | qwen3-0.6b | qwen3-4b | smollm2 | model dir")
     ap.add_argument("--requests", type=int, default=256)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--policy", default="semantic", choices=POLICIES)
+    ap.add_argument("--seed", type=parse_seeds, default=[0], help="one seed (offline); --online: 0-2 or 0,1,2 too")
+    ap.add_argument("--policy", default="semantic", choices=POLICIES + ("all",),
+                    help="all (--online only): fcfs, sjf, pjf and semantic on identical arrivals")
     ap.add_argument("--aging", action="store_true")
     ap.add_argument("--max-len", type=int, default=500, help="prompt and output lengths uniform 1..max-len")
-    ap.add_argument("--max-batch-size", type=int, default=256)
+    ap.add_argument("--max-batch-size", type=int, default=None, help="default 256, or 16 (the paper's) with --online")
     ap.add_argument("--token-budget", type=int, default=2048)
     ap.add_argument("--kv-fraction", type=float, default=0.5)
     ap.add_argument("--device", default="auto")
@@ -296,15 +299,42 @@ def main(argv=None):
                     help="static-batch generate runs on the first N requests of the workload (slow)")
     ap.add_argument("--static-batch", type=int, default=32)
     ap.add_argument("--json", default=None, help="write results here (default bench-<model>.json)")
+    online = ap.add_argument_group("online (the seed's bursty arrivals in real time; see inference_worker/online_bench.py)")
+    online.add_argument("--online", action="store_true")
+    online.add_argument("--user-request-gap", type=float, default=1.0, help="seconds between arrival instants")
+    online.add_argument("--max-concurrent-user-requests", type=int, default=5,
+                        help="each arrival instant brings randint(0, this) requests")
+    online.add_argument("--gap-num", type=int, default=20, help="number of arrival instants")
+    online.add_argument("--time-scale", default="auto",
+                        help="multiply arrival gaps and targets by this; auto: this engine's decode step over the "
+                             "A100_4B cost model's, so the load relative to the machine is the paper's")
     args = ap.parse_args(argv)
+    if args.max_batch_size is None:
+        args.max_batch_size = 16 if args.online else 256
+    problems = []
+    if not args.online and (args.policy == "all" or len(args.seed) > 1):
+        problems.append("--policy all and several seeds need --online")
+    if args.time_scale != "auto":
+        try:
+            if not float(args.time_scale) > 0:
+                raise ValueError
+        except ValueError:
+            problems.append(f"--time-scale must be auto or a positive number, got {args.time_scale!r}")
+    if args.user_request_gap < 0 or args.max_concurrent_user_requests < 0 or args.gap_num < 1 or args.max_len < 1:
+        problems.append("--user-request-gap and --max-concurrent-user-requests must be >= 0, --gap-num and "
+                        "--max-len >= 1")
+    if problems:
+        ap.error("; ".join(problems))
+    return args
 
+
+def main(argv=None):
+    args = parse_args(argv)
     device = torch.device("cuda" if (args.device == "auto" and torch.cuda.is_available()) else
                           ("cpu" if args.device == "auto" else args.device))
     t = time.perf_counter()
-    model, _ = load_model(args.model, device, with_tokenizer=False, seed=args.seed)
+    model, _ = load_model(args.model, device, with_tokenizer=False, seed=args.seed[0])
     load_s = time.perf_counter() - t
-    vocab = model.config.vocab_size
-    reqs = make_workload(args.requests, args.seed, args.max_len, vocab)
     info = dict(model=args.model, requests=args.requests, seed=args.seed, policy=args.policy, device=str(device),
                 gpu=torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
                 torch=torch.__version__, python=platform.python_version(), load_s=load_s,
@@ -313,7 +343,9 @@ def main(argv=None):
     import transformers
     info["transformers"] = transformers.__version__
     print(json.dumps(info), flush=True)
-
+    if args.online:
+        return main_online(model, args, device, info)
+    reqs = make_workload(args.requests, args.seed[0], args.max_len, model.config.vocab_size)
     results = []
     eng, engine = run_engine(model, reqs, args, device)
     results.append(eng)
@@ -354,6 +386,19 @@ def main(argv=None):
     path = args.json or f"bench-{args.model.replace('/', '_')}.json"
     with open(path, "w") as f:
         json.dump(dict(info=info, results=results), f, indent=2, default=str)
+    print(f"wrote {path}")
+
+
+def main_online(model, args, device, info):
+    from . import online_bench
+
+    info.update(user_request_gap=args.user_request_gap, max_concurrent_user_requests=args.max_concurrent_user_requests,
+                gap_num=args.gap_num, max_len=args.max_len, max_batch_size=args.max_batch_size)
+    policies = list(POLICIES) if args.policy == "all" else [args.policy]
+    result = online_bench.run(model, args, device, args.seed, policies, info)
+    path = args.json or f"bench-online-{args.model.replace('/', '_')}.json"
+    with open(path, "w") as f:
+        json.dump(result, f, indent=2, default=str)
     print(f"wrote {path}")
 
 

@@ -5,7 +5,7 @@ import argparse
 
 from .config import AGING_MODES, POLICIES
 from .costmodel import SETTINGS
-from .simulator import SimulationParams
+from .simulator import PREFILL_COSTS, SimulationParams
 from .workload import load_confusion
 from .urgency import LEAST_URGENT, MOST_URGENT
 
@@ -61,6 +61,9 @@ def add_workload_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the classifier's measured errors: each request's predicted urgency is drawn from this "
                              "confusion matrix's row for its true urgency (the JSON of manage.py evaluate_classifier "
                              "--json); replaces --priority-error-rate")
+    parser.add_argument("--prefill-cost", choices=PREFILL_COSTS, default="sum",
+                        help="sum: a step's prefill chunks cost one after another (default); longest: side by side at "
+                             "the cost of the longest, as the paper's code charges them (for parity with it)")
     parser.add_argument("--trace", help="JSON-lines trace file to replay instead of generating a workload")
     parser.add_argument("--json", dest="json_path", help="write results as JSON to this file")
 
@@ -76,7 +79,7 @@ def params_from_args(args: argparse.Namespace, policy: str, seed: int, **overrid
         classifier_batch_size=args.classifier_batch_size, aging=args.aging, aging_bound=args.aging_bound,
         aging_mode=args.aging_mode, preemption=not args.no_preemption,
         within_class_preemption=args.within_class_preemption, within_class_min_gain=args.within_class_min_gain,
-        within_class_min_run=args.within_class_min_run, seed=seed, trace=args.trace,
+        within_class_min_run=args.within_class_min_run, prefill_cost=args.prefill_cost, seed=seed, trace=args.trace,
         confusion=load_confusion(args.confusion) if args.confusion else None)
     for key, value in overrides.items():
         setattr(params, key, value)

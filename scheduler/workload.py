@@ -136,6 +136,8 @@ def parse_trace_line(line: str, request_id: int, where: str) -> WorkloadRequest:
                            ("output_tokens", 1, None), ("predicted_urgency", MOST_URGENT, LEAST_URGENT),
                            ("predicted_output_tokens", 1, None)):
         value = record.get(key, record.get(key.replace("predicted_", ""), None))
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # 250.0 from tools that write every number as a float (the paper's predictor does)
         if not isinstance(value, int) or isinstance(value, bool) or value < low or (high is not None and value > high):
             bound = f"{low}..{high}" if high is not None else f">= {low}"
             raise ValueError(f"{where}: {key} must be an integer {bound}, got {value!r}")

@@ -61,7 +61,16 @@ def test_trace_predicted_fields_are_optional(tmp_path):
     assert (r.predicted_urgency, r.predicted_output_tokens) == (1, 9)
 
 
+def test_trace_accepts_whole_numbers_written_as_floats(tmp_path):
+    path = tmp_path / "t.jsonl"  # the paper's code writes its predicted lengths as floats
+    path.write_text('{"arrival_time": 0, "urgency": 1, "prompt_tokens": 7.0, "output_tokens": 9, '
+                    '"predicted_urgency": 1, "predicted_output_tokens": 250.0}\n')
+    (r,) = load_trace(str(path))
+    assert (r.prompt_tokens, r.predicted_output_tokens) == (7, 250) and type(r.predicted_output_tokens) is int
+
+
 @pytest.mark.parametrize("line, message", [
+    ('{"arrival_time": 0, "urgency": 0, "prompt_tokens": 2.5, "output_tokens": 1}', "prompt_tokens"),
     ("not json", "not valid JSON"), ('{"urgency": 1}', "missing key"), ("[1, 2]", "JSON object"),
     ('{"arrival_time": 0, "urgency": 9, "prompt_tokens": 1, "output_tokens": 1}', "urgency must be"),
     ('{"arrival_time": -1, "urgency": 0, "prompt_tokens": 1, "output_tokens": 1}', "arrival_time"),

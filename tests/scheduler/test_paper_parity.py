@@ -1,0 +1,31 @@
+"""The paper's own requests (drawn by its code's generator, seed 0; docs/scheduler.md, "Parity with the paper's
+code") replay through our simulator at its batch size, every policy on the same requests."""
+from pathlib import Path
+
+from scheduler.simulator import SimulationParams, run_simulation
+from scheduler.workload import load_trace
+
+TRACE = Path(__file__).resolve().parents[2] / "benchmarks" / "paper_parity" / "headline_requests.jsonl"
+
+
+def level0_and_overall(policy, **kw):
+    result = run_simulation(SimulationParams(policy=policy, trace=str(TRACE), batch_size=16, **kw)).to_dict()
+    return result["per_class"]["0"]["e2e"]["mean"], result["per_class"]["overall"]["e2e"]["mean"]
+
+
+def test_the_papers_requests_load_as_its_generator_drew_them():
+    requests = load_trace(str(TRACE))
+    assert len(requests) == 495 and sum(r.urgency == 0 for r in requests) == 115
+    assert max(r.arrival_time for r in requests) < 0.2  # 20 instants 0.01 s apart
+    assert all(1 <= r.prompt_tokens < 500 and 1 <= r.output_tokens < 500 for r in requests)
+
+
+def test_replaying_them_semantic_serves_urgency_0_first_and_no_policy_is_worse_overall_than_fcfs():
+    semantic, semantic_overall = level0_and_overall("semantic")
+    pjf, pjf_overall = level0_and_overall("pjf")
+    fcfs, fcfs_overall = level0_and_overall("fcfs")
+    assert semantic < pjf < fcfs / 3
+    assert semantic_overall <= min(pjf_overall, fcfs_overall)
+    within, _ = level0_and_overall("semantic", within_class_preemption=True, prefill_cost="longest")
+    longest, _ = level0_and_overall("semantic", prefill_cost="longest")
+    assert within <= longest <= semantic

@@ -305,6 +305,8 @@ def parse_args(argv=None):
     online.add_argument("--max-concurrent-user-requests", type=int, default=5,
                         help="each arrival instant brings randint(0, this) requests")
     online.add_argument("--gap-num", type=int, default=20, help="number of arrival instants")
+    online.add_argument("--within-class-preemption", action="store_true",
+                        help="semantic: shortest remaining work first inside a class (docs/scheduler.md)")
     online.add_argument("--time-scale", default="auto",
                         help="multiply arrival gaps and targets by this; auto: this engine's decode step over the "
                              "A100_4B cost model's, so the load relative to the machine is the paper's")

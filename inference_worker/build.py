@@ -47,7 +47,7 @@ AGING_CHOICES = ("off", "admissions", "deadline")
 
 def engine_config(device, *, policy, eos_token_ids=(), max_answer_tokens=None, max_prompt_tokens=1024,
                   max_batch_size=None, urgent_batch_size=None, kv_cache_max_mb=256, prefix_caching=True,
-                  aging="deadline", first_token_targets=None):
+                  aging="deadline", first_token_targets=None, within_class=False):
     """The EngineConfig for `device` ("cpu" or "cuda..."): None settings take the device's defaults;
     urgent_batch_size 0 turns the urgent batch off. The KV cache is sized for the longest prompt plus the longest
     answer (max_model_len), and on the CPU capped at kv_cache_max_mb. `aging` is one of AGING_CHOICES; deadline
@@ -70,13 +70,14 @@ def engine_config(device, *, policy, eos_token_ids=(), max_answer_tokens=None, m
         aging=aging != "off",
         aging_mode="deadline" if aging == "deadline" else "admissions",
         deadline_targets=tuple(first_token_targets or targets.first_token_targets()),
+        within_class_preemption=bool(within_class),
     )
 
 
 def build_service(*, model_name, device, policy, max_answer_tokens=None, model_cache=None, resend_interval=30.0,
                   max_prompt_tokens=1024, max_batch_size=None, urgent_batch_size=None, kv_cache_max_mb=256,
                   answer_sampling=None, prefix_caching=True, card_check=True, store=None, aging="deadline",
-                  first_token_targets=None):
+                  first_token_targets=None, within_class=False):
     """answer_sampling: SamplingParams fields for every answer (temperature, top_p, repetition_penalty,
     no_repeat_ngram_size, seed, stop); None is greedy. card_check: answers must follow their protocol cards. store: the database's RequestStore unless given (an
     evaluation passes an in-memory one)."""
@@ -94,10 +95,10 @@ def build_service(*, model_name, device, policy, max_answer_tokens=None, model_c
                            max_answer_tokens=max_answer_tokens, max_prompt_tokens=max_prompt_tokens,
                            max_batch_size=max_batch_size, urgent_batch_size=urgent_batch_size,
                            kv_cache_max_mb=kv_cache_max_mb, prefix_caching=prefix_caching, aging=aging,
-                           first_token_targets=first_token_targets)
+                           first_token_targets=first_token_targets, within_class=within_class)
     logger.info("engine: batch %d (%s while urgency-0 work runs), prompts up to %d tokens, answers up to %d, "
-                "aging %s", config.max_batch_size, config.urgent_batch_size or "no smaller batch", max_prompt_tokens,
-                max_answer_tokens, aging)
+                "aging %s%s", config.max_batch_size, config.urgent_batch_size or "no smaller batch", max_prompt_tokens,
+                max_answer_tokens, aging, ", shortest remaining first inside a class" if within_class else "")
     engine = Engine(model, config, device=device)
     return InferenceService(engine, tokenizer, store or RequestStore(), max_answer_tokens=max_answer_tokens,
                             resend_interval=resend_interval, answer_sampling=answer_sampling,

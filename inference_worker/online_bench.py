@@ -45,7 +45,7 @@ def make_arrivals(args, seed: int, vocab: int) -> tuple[list, dict]:
 def engine_config(args, policy: str) -> EngineConfig:
     return EngineConfig(policy=policy, max_batch_size=args.max_batch_size, token_budget=args.token_budget,
                         kv_block_size=16, kv_cache_fraction=args.kv_fraction, max_model_len=2 * args.max_len + 16,
-                        eos_token_ids=(), aging=args.aging)
+                        eos_token_ids=(), aging=args.aging, within_class_preemption=args.within_class_preemption)
 
 
 def measure_time_scale(model, args, device) -> dict:

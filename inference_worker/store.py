@@ -27,6 +27,7 @@ def worker_settings():
         "device": settings.TRIAGE_INFERENCE_DEVICE,
         "policy": settings.TRIAGE_SCHEDULER_POLICY,
         "aging": settings.TRIAGE_SCHEDULER_AGING,
+        "within_class": settings.TRIAGE_SCHEDULER_WITHIN_CLASS,
         "first_token_targets": settings.TRIAGE_FIRST_TOKEN_TARGETS_S,
         "max_answer_tokens": settings.TRIAGE_MAX_ANSWER_TOKENS,
         "max_prompt_tokens": settings.TRIAGE_MAX_PROMPT_TOKENS,

@@ -107,3 +107,12 @@ def test_the_worker_ages_by_deadline_by_default_against_the_first_token_targets(
     assert custom.deadline_targets == (1, 2, 3, 4, 5)
     assert engine_config("cpu", policy="semantic", aging="off").aging is False
     assert engine_config("cpu", policy="semantic", aging="admissions").aging_mode == "admissions"
+
+
+def test_shortest_remaining_inside_a_class_is_off_unless_the_setting_turns_it_on(settings):
+    from inference_worker.store import worker_settings
+
+    assert engine_config("cpu", policy="semantic").within_class_preemption is False
+    assert engine_config("cpu", policy="semantic", within_class=True).within_class_preemption is True
+    settings.TRIAGE_SCHEDULER_WITHIN_CLASS = True
+    assert worker_settings()["within_class"] is True

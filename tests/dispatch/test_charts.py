@@ -51,3 +51,18 @@ def test_heartbeat_records_samples_and_prunes_old_ones():
     assert (sample.tokens_per_second, sample.active_requests, sample.queued_requests) == (42.0, 1, 2)
     charts = selectors.charts_snapshot()
     assert charts["tokens"]["y"] == [42.0]
+
+
+def test_attainment_counts_requests_still_waiting_past_their_target_as_misses(settings):
+    settings.TRIAGE_FIRST_TOKEN_TARGETS_S = (2, 10, 60, 300, 900)
+    now = timezone.now()
+    make(now, 0, created=100, queued=99, first=99, finished=90)            # answered within 2 s: a hit
+    make(now, 0, created=30, queued=29, status=Status.QUEUED)              # 30 s, no token yet: a miss already
+    make(now, 0, created=1, queued=1, status=Status.QUEUED)                # 1 s: still within target, not counted
+    make(now, 2, created=120, queued=119, status=Status.RUNNING)           # 120 s past a 60 s target: a miss
+    make(now, 3, created=120, queued=119, status=Status.QUEUED)            # within its 300 s: not counted
+    make(now, 1, created=7200, queued=7199, status=Status.QUEUED)          # outside the hour
+    attainment = selectors.charts_snapshot(now)["attainment"]
+    assert (attainment[0]["within"], attainment[0]["total"]) == (1, 2)
+    assert (attainment[2]["within"], attainment[2]["total"]) == (0, 1)
+    assert attainment[1]["total"] == attainment[3]["total"] == 0

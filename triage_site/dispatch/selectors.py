@@ -74,7 +74,7 @@ def alert_view(row, acknowledge_targets):
     before anyone acknowledged it no longer asks for acknowledgement."""
     acknowledged_at = row["acknowledgement__acknowledged_at"]
     target = None if row["urgency"] is None else acknowledge_targets[row["urgency"]]
-    if row["alerted_at"] is None or (target is None and acknowledged_at is None):
+    if not alerts.alert_shown(row["alerted_at"], target, acknowledged_at is not None):
         return None
     return {
         "raised_ts": _ts(row["alerted_at"]),
@@ -248,14 +248,13 @@ def request_snapshot(request_id):
 def _still_waiting_past_target(now):
     """Open requests with no first token yet whose wait is already past their target: misses to count now,
     not only once they are answered."""
-    waits = []
+    past_target = Q()  # one query: a condition per level, OR-ed
     for level, target in enumerate(settings.TRIAGE_FIRST_TOKEN_TARGETS_S):
-        overdue = MedicalRequest.objects.filter(
-            status__in=OPEN_STATUSES, urgency=level, first_token_at__isnull=True,
-            created_at__lt=now - timezone.timedelta(seconds=target),
-            created_at__gte=now - timezone.timedelta(seconds=CHART_WINDOW_SECONDS))
-        waits.extend((level, (now - created).total_seconds()) for created in overdue.values_list("created_at", flat=True))
-    return waits
+        past_target |= Q(urgency=level, created_at__lt=now - timezone.timedelta(seconds=target))
+    overdue = MedicalRequest.objects.filter(
+        past_target, status__in=OPEN_STATUSES, first_token_at__isnull=True,
+        created_at__gte=now - timezone.timedelta(seconds=CHART_WINDOW_SECONDS))
+    return [(level, (now - created).total_seconds()) for level, created in overdue.values_list("urgency", "created_at")]
 
 
 # --- charts --------------------------------------------------------------------------------------

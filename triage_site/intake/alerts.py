@@ -22,6 +22,12 @@ def acknowledge_target(urgency):
     return settings.TRIAGE_ACKNOWLEDGE_TARGETS_S[urgency]
 
 
+def alert_shown(alerted_at, target, acknowledged):
+    """Whether a request's alert is shown: raised, and either its level still asks for acknowledgement or someone
+    acknowledged it (an alert lowered below the alert levels before anyone did no longer asks for it)."""
+    return alerted_at is not None and (target is not None or acknowledged)
+
+
 def alert_levels():
     return [level for level, target in enumerate(settings.TRIAGE_ACKNOWLEDGE_TARGETS_S) if target is not None]
 

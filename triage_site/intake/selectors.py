@@ -57,7 +57,7 @@ def alert_state(medical_request):
         return None
     ack = AlertAcknowledgement.objects.filter(request=medical_request).select_related("acknowledged_by").first()
     target = alerts.acknowledge_target(medical_request.urgency)
-    if ack is None and target is None:
+    if not alerts.alert_shown(medical_request.alerted_at, target, ack is not None):
         return None
     return {"alerted_at": medical_request.alerted_at, "target_s": target, "acknowledgement": ack}
 

@@ -73,7 +73,7 @@ def test_synthetic_run_end_to_end(dispatcher_client, dispatcher, worker_ran):
     assert f"simulation-{run.pk}.csv" in download["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(download.content.decode())))
     assert rows[0] == ["policy", "class", "metric", "count", "mean", "p50", "p95", "p99", "max",
-                       "mean_ratio_to_fcfs", "p99_ratio_to_fcfs"]
+                       "mean_ratio_to_fcfs", "p99_ratio_to_fcfs", "first_token_within_target"]
     assert len(rows) == 1 + 4 * 6 * 3
     by_key = {(r[0], r[1], r[2]): r for r in rows[1:]}
     semantic_overall = by_key[("semantic", "overall", "waiting")]
@@ -81,6 +81,9 @@ def test_synthetic_run_end_to_end(dispatcher_client, dispatcher, worker_ran):
     assert int(semantic_overall[3]) == expected["count"]
     assert float(semantic_overall[4]) == pytest.approx(expected["mean"], rel=1e-5)
     assert by_key[("fcfs", "0", "waiting")][9] in ("1", "")  # FCFS against itself (empty when its mean is 0)
+    share = result["per_policy"]["semantic"]["per_class"]["0"]["attainment"]["share"]
+    assert by_key[("semantic", "0", "waiting")][11] == ("" if share is None else f"{share:.6g}")
+    assert by_key[("semantic", "0", "e2e")][11] == ""  # attainment is about the first token
 
     as_json = dispatcher_client.get(reverse("simulation:results_json", args=[run.pk]))
     body = json.loads(as_json.content)

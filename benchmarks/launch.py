@@ -149,14 +149,28 @@ class Stack:
         "worker": lambda port: ["nice", "-n", "10", sys.executable, "-m", "inference_worker"],
     }
 
-    def start(self, name):
+    def start(self, name, argv=None):
         log = open(self.tmp_path / f"{name}-{len(self.logs)}.log", "w+")
         self.logs.append((name, log))
-        self.processes[name] = subprocess.Popen(self.COMMANDS[name](self.port), cwd=ROOT, env=self.env,
+        self.processes[name] = subprocess.Popen(argv or self.COMMANDS[name](self.port), cwd=ROOT, env=self.env,
                                                 stdout=log, stderr=subprocess.STDOUT)
         if name in ("serve", "web"):
             self.wait_for_http()
         return self.processes[name]
+
+    def start_worker(self, name):
+        """One more inference worker, under its own name (several may share the database: docs/cluster.md)."""
+        return self.start(name, self.COMMANDS["worker"](self.port) + ["--name", name])
+
+    def log_text(self, name):
+        """Everything process `name` has written so far."""
+        text = ""
+        for logged, log in self.logs:
+            if logged == name:
+                log.flush()
+                with open(log.name) as reader:
+                    text += reader.read()
+        return text
 
     def start_all(self):
         for name in (("web", "celery", "worker") if FULL_STACK else ("serve",)):

@@ -2,12 +2,13 @@
 import argparse
 import logging
 import signal
+import sys
 import threading
 
 from scheduler import POLICIES
 
 from .build import build_service
-from .store import setup_django, worker_settings
+from .store import WorkerRefused, setup_django, worker_settings
 
 logger = logging.getLogger("inference_worker")
 
@@ -22,7 +23,13 @@ def main(argv=None):
     parser.add_argument("--policy", default=defaults["policy"], choices=POLICIES)
     parser.add_argument("--max-answer-tokens", type=int, default=defaults["max_answer_tokens"],
                         help="default: TRIAGE_MAX_ANSWER_TOKENS, else by device (CPU 200, CUDA 400)")
+    parser.add_argument("--name", default=None,
+                        help="this worker's name on the board and in its claims (default: TRIAGE_WORKER_NAME, else "
+                             "host:pid); a worker restarted under the same name takes its unfinished requests back "
+                             "at once instead of after their leases (docs/cluster.md)")
     args = parser.parse_args(argv)
+    if args.name is not None and not args.name.strip():
+        parser.error("--name must not be empty")
     if args.max_answer_tokens is not None and args.max_answer_tokens < 1:
         parser.error("--max-answer-tokens must be at least 1")
 
@@ -31,8 +38,12 @@ def main(argv=None):
         signal.signal(signum, lambda *_: stop_event.set())
     settings = dict(defaults, model_name=args.model, device=args.device, policy=args.policy,
                     max_answer_tokens=args.max_answer_tokens)
-    service = build_service(**settings)
-    service.run(stop_event)
+    service = build_service(**settings, worker_name=args.name)
+    try:
+        service.run(stop_event)
+    except WorkerRefused as refusal:
+        logger.error("inference worker refused to start: %s", refusal)
+        sys.exit(2)
     logger.info("inference worker stopped")
 
 

@@ -37,7 +37,10 @@ class MemoryStore:
     worker_name: str = "evaluate_guidance"
     inbox: _NoWakeUps = field(default_factory=_NoWakeUps)
 
-    def queued(self, exclude_ids=()):
+    def other_workers_alive(self):  # one worker: it claims every queued request
+        return False
+
+    def queued(self, exclude_ids=(), room=None, more_urgent_than=None):
         taken = self.queue
         self.queue = []
         return [request for request in taken if request.request_id not in exclude_ids]

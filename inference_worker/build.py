@@ -77,7 +77,7 @@ def engine_config(device, *, policy, eos_token_ids=(), max_answer_tokens=None, m
 def build_service(*, model_name, device, policy, max_answer_tokens=None, model_cache=None, resend_interval=30.0,
                   max_prompt_tokens=1024, max_batch_size=None, urgent_batch_size=None, kv_cache_max_mb=256,
                   answer_sampling=None, prefix_caching=True, card_check=True, store=None, aging="deadline",
-                  first_token_targets=None, within_class=False):
+                  first_token_targets=None, within_class=False, worker_name=None):
     """answer_sampling: SamplingParams fields for every answer (temperature, top_p, repetition_penalty,
     no_repeat_ngram_size, seed, stop); None is greedy. card_check: answers must follow their protocol cards. store: the database's RequestStore unless given (an
     evaluation passes an in-memory one)."""
@@ -100,6 +100,6 @@ def build_service(*, model_name, device, policy, max_answer_tokens=None, model_c
                 "aging %s%s", config.max_batch_size, config.urgent_batch_size or "no smaller batch", max_prompt_tokens,
                 max_answer_tokens, aging, ", shortest remaining first inside a class" if within_class else "")
     engine = Engine(model, config, device=device)
-    return InferenceService(engine, tokenizer, store or RequestStore(), max_answer_tokens=max_answer_tokens,
+    return InferenceService(engine, tokenizer, store or RequestStore(worker_name), max_answer_tokens=max_answer_tokens,
                             resend_interval=resend_interval, answer_sampling=answer_sampling,
                             card_check=card_check)

@@ -6,7 +6,7 @@ import logging
 import threading
 
 from .build import build_service
-from .store import publish_on_loop, worker_settings
+from .store import WorkerRefused, publish_on_loop, worker_settings
 
 logger = logging.getLogger("inference_worker")
 
@@ -41,6 +41,8 @@ def start_in_thread(stop_event):
     def target():
         try:
             service.run(stop_event)
+        except WorkerRefused as refusal:
+            logger.error("the embedded inference worker did not start: %s", refusal)
         except Exception:
             logger.exception("embedded inference worker stopped")
 

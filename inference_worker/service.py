@@ -13,6 +13,7 @@ from .engine.sampling import SamplingParams
 from .guard import DegenerationGuard
 from .prompting import AnswerText, build_prompt_ids
 from .stop_strings import find_stop, partial_stop_length
+from .store import WorkerRefused
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,8 @@ class InferenceService:
                         self._recover_interrupted()
                         recovered = True
                     self.run_once(idle_wait=0.0 if self.engine.has_work() else 0.2)
+                except WorkerRefused:
+                    raise
                 except Exception:  # database or broker outage: keep the loop, retry shortly
                     logger.exception("worker iteration failed; retrying in 1 s")
                     stop_event.wait(1.0)
@@ -119,8 +122,7 @@ class InferenceService:
 
     def reconcile(self):
         self._last_reconcile = time.monotonic()
-        for queued in self.store.queued(exclude_ids=self.active.keys()):
-            self._admit(queued)
+        self._claim_requests()
         current = self.store.open_urgencies(self.active.keys())
         for request_id, active in list(self.active.items()):
             if request_id not in current:
@@ -132,8 +134,42 @@ class InferenceService:
                 active.urgency = current[request_id]
                 self.engine.set_urgency(request_id, active.urgency)
 
+    def _claim_requests(self):
+        """Alone, the worker claims every queued request, so its scheduler orders them all. Beside other workers
+        it claims only what it has room for (a batch running and a batch waiting) and gives back the rest, so the
+        others find work; and when it is full while a more urgent request waits, the worker holding the
+        cluster's least urgent running work claims it, and its scheduler preempts (docs/cluster.md)."""
+        if not self.store.other_workers_alive():
+            for queued in self.store.queued(exclude_ids=self.active.keys()):
+                self._admit(queued)
+            return
+        room = 2 * self.engine.config.max_batch_size - len(self.active)
+        if room > 0:
+            for queued in self.store.queued(exclude_ids=self.active.keys(), room=room):
+                self._admit(queued)
+            return
+        self._release_surplus(-room)
+        started = [active.urgency for active in self.active.values() if active.started]
+        if started and max(started) == self.store.least_urgent_running():
+            for queued in self.store.queued(exclude_ids=self.active.keys(), room=1, more_urgent_than=max(started)):
+                self._admit(queued)
+
+    def _release_surplus(self, count):
+        """Give back the `count` lowest-priority requests this worker holds but has not started."""
+        waiting = [rid for rid in reversed(self.engine.queue_order())
+                   if rid in self.active and not self.active[rid].started][:count]
+        for request_id in waiting:
+            self.engine.cancel(request_id)
+            del self.active[request_id]
+        if waiting:
+            self.store.release(waiting)
+
     def _admit(self, queued):
         prompt_ids = build_prompt_ids(self.tokenizer, queued.text, queued.location, queued.cards)
+        answer = AnswerText(self.tokenizer)
+        if queued.answer:  # resume after the text an earlier worker saved: it is already on the screens
+            answer.extend(self.tokenizer(queued.answer, add_special_tokens=False)["input_ids"])
+            prompt_ids = prompt_ids + answer.token_ids
         waited = time.time() - queued.created_at.timestamp()
         longest_prompt = self.engine.max_model_len - self.max_answer_tokens
         if len(prompt_ids) > longest_prompt:
@@ -141,24 +177,33 @@ class InferenceService:
                                             f"{len(prompt_ids)} tokens and at most {longest_prompt} fit "
                                             f"(TRIAGE_MAX_PROMPT_TOKENS); shorten the report and submit it again")
             return
+        answer_room = self.max_answer_tokens - len(answer.token_ids)
+        if answer_room < 1:  # the saved answer is already as long as answers may be
+            self._finish(self._track(queued, prompt_ids, answer), answer.text)
+            return
         try:
             self.engine.add_request(
                 queued.request_id,
                 prompt_ids,
                 urgency=queued.urgency,
-                predicted_output_tokens=min(queued.predicted_output_tokens, self.max_answer_tokens),
-                max_new_tokens=self.max_answer_tokens,
+                predicted_output_tokens=max(1, min(queued.predicted_output_tokens, self.max_answer_tokens)
+                                            - len(answer.token_ids)),
+                max_new_tokens=answer_room,
                 arrival_time=self.engine.clock() - max(waited, 0.0),
                 sampling=self.sampling,
             )
         except ValueError as error:  # this one request cannot run; the others must
             self._refuse(queued.request_id, f"guidance could not be generated: {error}")
             return
-        self.active[queued.request_id] = ActiveRequest(
-            queued.request_id, len(prompt_ids), queued.urgency, AnswerText(self.tokenizer),
+        self._track(queued, prompt_ids, answer)
+
+    def _track(self, queued, prompt_ids, answer):
+        active = self.active[queued.request_id] = ActiveRequest(
+            queued.request_id, len(prompt_ids) - len(answer.token_ids), queued.urgency, answer,
             guard=DegenerationGuard(queued.text, queued.location, self._card_key_words(queued.cards)),
             stop=self.sampling.stop,
         )
+        return active
 
     def _card_key_words(self, cards):
         return [card.get("key_words", ()) for card in cards] if self.card_check else ()
@@ -267,6 +312,7 @@ class InferenceService:
         stats = dict(self.engine.stats())
         stats["tokens_per_second"] = round(self._tokens_since_heartbeat / elapsed, 1) if elapsed else 0.0
         stats["active_requests"] = len(self.active)
+        stats["room"] = max(0, 2 * self.engine.config.max_batch_size - len(self.active))  # what it may still claim
         stats["completed"] = self.completed  # withdrawn answers included
         stats["withdrawn"] = self.withdrawn
         self._tokens_since_heartbeat = 0

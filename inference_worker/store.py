@@ -1,10 +1,17 @@
-"""The worker's only door to Django: its settings, queued requests in, progress and answers out."""
+"""The worker's only door to Django: its settings, queued requests in, progress and answers out.
+
+Requests come in by claim (triage_site/intake/claims.py): the store remembers each claim's fencing token and
+sends it with every write, renews the leases with the heartbeat, and forgets a request whose lease was lost."""
+import logging
 import os
 import socket
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
 from scheduler.urgency import LEAST_URGENT
+
+logger = logging.getLogger(__name__)
 
 # What the worker assumes when a queued request lacks a classification detail (it never should).
 UNCLASSIFIED_URGENCY = LEAST_URGENT
@@ -55,6 +62,10 @@ def publish_on_loop(loop):
     events.bind_server_loop(loop)
 
 
+class WorkerRefused(RuntimeError):
+    """This worker must not run here (a second worker on SQLite): stop, with the message."""
+
+
 @dataclass(frozen=True)
 class QueuedRequest:
     request_id: int
@@ -64,77 +75,146 @@ class QueuedRequest:
     predicted_output_tokens: int
     created_at: datetime
     cards: tuple = ()  # the protocol cards shown, {"id", "title", "steps", "key_words"}: the prompt is grounded in them
+    answer: str = ""   # what an earlier worker had generated and saved: this one resumes after it
 
 
 class RequestStore:
     """Database operations the inference service needs, and nothing else."""
 
-    def __init__(self, worker_name=None):
+    def __init__(self, worker_name=None, lease_seconds=None):
+        from django.conf import settings
+
         from triage_site.dispatch import services as dispatch_services
         from triage_site.guidance import selection as guidance
-        from triage_site.intake import selectors, services, tasks
+        from triage_site.intake import claims, selectors, services, tasks
         from triage_site.live import events, worker_link
 
+        self._claims = claims
         self._dispatch = dispatch_services
         self._guidance = guidance
         self._events = events
         self._selectors = selectors
         self._services = services
         self._tasks = tasks
-        self.worker_name = worker_name or f"{socket.gethostname()}:{os.getpid()}"
+        self.worker_name = worker_name or settings.TRIAGE_WORKER_NAME or f"{socket.gethostname()}:{os.getpid()}"
+        self.lease_seconds = lease_seconds or settings.TRIAGE_WORKER_LEASE_S
+        self._tokens = {}          # request id -> fencing token of this worker's claim on it
+        self._renewed = time.monotonic()
         self.inbox = worker_link.WorkerInbox()
 
+    # --- claims ------------------------------------------------------------------------------
     def recover_interrupted(self):
-        return self._services.requeue_interrupted()
+        """At start: refuse to be a second worker on SQLite; requeue this worker's own earlier claims."""
+        try:
+            self._claims.refuse_second_worker(self.worker_name, lease_seconds=self.lease_seconds)
+        except self._claims.SecondWorkerRefused as refusal:
+            raise WorkerRefused(str(refusal)) from None
+        return self._claims.recover_at_start(self.worker_name)
 
-    def resend_unclassified(self, older_than_seconds):
-        return self._tasks.resend_unclassified(older_than_seconds=older_than_seconds)
+    def queued(self, exclude_ids=(), room=None, more_urgent_than=None):
+        """Claim queued requests: up to `room` (None: every one) in the cluster's order, or with
+        `more_urgent_than` only requests more urgent than that level. Expired leases are requeued first."""
+        self._claims.requeue_expired()
+        rows = self._claims.claim(self.worker_name, limit=room, lease_seconds=self.lease_seconds,
+                                  exclude_ids=exclude_ids, more_urgent_than=more_urgent_than)
+        claimed = []
+        for pk, text, location, urgency, predicted, created, cards, answer, token in rows:
+            self._tokens[pk] = token
+            claimed.append(QueuedRequest(pk, text, location, UNCLASSIFIED_URGENCY if urgency is None else urgency,
+                                         predicted or UNPREDICTED_OUTPUT_TOKENS, created, self._card_texts(cards),
+                                         answer))
+        return claimed
 
-    def queued(self, exclude_ids=()):
-        return [
-            QueuedRequest(pk, text, location, UNCLASSIFIED_URGENCY if urgency is None else urgency,
-                          predicted or UNPREDICTED_OUTPUT_TOKENS, created, self._card_texts(cards))
-            for pk, text, location, urgency, predicted, created, cards
-            in self._selectors.queued_for_generation(exclude_ids)
-        ]
+    def other_workers_alive(self):
+        return self._claims.other_workers_alive(self.worker_name, lease_seconds=self.lease_seconds)
+
+    def least_urgent_running(self):
+        return self._claims.least_urgent_running()
+
+    def release(self, request_ids):
+        """Give back claimed requests this worker has not started."""
+        for request_id in request_ids:
+            self._tokens.pop(request_id, None)
+        return self._claims.release(self.worker_name, request_ids)
+
+    def forget(self, request_id):
+        self._tokens.pop(request_id, None)
+
+    def _renew(self):
+        held = self._claims.renew(self.worker_name, list(self._tokens), lease_seconds=self.lease_seconds)
+        lost = [pk for pk, token in self._tokens.items() if held.get(pk) != token]
+        for pk in lost:
+            logger.warning("request %s: this worker's lease on it was lost; another worker serves it", pk)
+            del self._tokens[pk]
+        self._renewed = time.monotonic()
+
+    def _claim(self, request_id):
+        token = self._tokens.get(request_id)
+        return None if token is None else (self.worker_name, token)
 
     def _card_texts(self, references):
         return tuple(card.for_prompt() for card in self._guidance.shown_cards(references))
 
     def open_urgencies(self, request_ids):
-        """Current urgency of each still-open request among `request_ids` (closed ones are absent)."""
-        return self._selectors.open_urgencies(request_ids)
+        """Current urgency of each request among `request_ids` that is open and still this worker's (closed
+        ones and lost claims are absent, so the service cancels them)."""
+        current = self._selectors.open_urgencies(request_ids)
+        return {pk: urgency for pk, urgency in current.items() if pk in self._tokens}
 
+    # --- writes, each fenced by the claim's token -----------------------------------------
     def mark_running(self, request_id, prompt_tokens):
-        return self._services.mark_running(request_id, prompt_tokens=prompt_tokens)
+        claim = self._claim(request_id)
+        started = self._services.mark_running(request_id, prompt_tokens=prompt_tokens, claim=claim)
+        if started:  # which worker generated what, for the operators (and the cluster tests)
+            logger.info("request %s: generating on %s (claim %s)", request_id, self.worker_name, claim and claim[1])
+        return started
 
     def save_progress(self, request_id, answer, generated_tokens):
-        self._services.save_progress(request_id, answer=answer, generated_tokens=generated_tokens)
+        return self._services.save_progress(request_id, answer=answer, generated_tokens=generated_tokens,
+                                            claim=self._claim(request_id))
 
     def publish_delta(self, request_id, text, generated_tokens):
-        self._events.publish_answer_delta(request_id, text=text, generated_tokens=generated_tokens)
+        """Streamed text reaches screens without a database write, so first make sure the claim still holds
+        (after a pause longer than half a lease, renew before speaking)."""
+        if time.monotonic() - self._renewed > self.lease_seconds / 2:
+            self._renew()
+        if request_id in self._tokens:
+            self._events.publish_answer_delta(request_id, text=text, generated_tokens=generated_tokens)
 
     def mark_done(self, request_id, answer, generated_tokens):
-        return self._services.mark_done(request_id, answer=answer, generated_tokens=generated_tokens)
+        claim = self._claim(request_id)
+        self._tokens.pop(request_id, None)
+        return self._services.mark_done(request_id, answer=answer, generated_tokens=generated_tokens, claim=claim)
 
     def mark_withdrawn(self, request_id, answer, generated_tokens, reason):
+        claim = self._claim(request_id)
+        self._tokens.pop(request_id, None)
         return self._services.mark_withdrawn(request_id, answer=answer, generated_tokens=generated_tokens,
-                                             reason=reason)
+                                             reason=reason, claim=claim)
 
     def mark_failed(self, request_id, error):
-        return self._services.mark_failed(request_id, error=error)
+        claim = self._claim(request_id)
+        self._tokens.pop(request_id, None)
+        return self._services.mark_failed(request_id, error=error, claim=claim)
 
+    # --- liveness ------------------------------------------------------------------------------
     def heartbeat(self, queue_order, stats):
-        self._dispatch.record_heartbeat(self.worker_name, list(queue_order), stats)
+        self._renew()
+        self._dispatch.record_heartbeat(self.worker_name, list(queue_order), dict(stats, lease_s=self.lease_seconds))
 
     def heartbeat_busy(self, step_running_s):
-        """From the liveness thread, during a long step; its database connection is closed after each use."""
+        """From the liveness thread, during a long step: the leases are renewed too, or a CPU step of more than a
+        lease would hand the worker's requests to another. Its database connection is closed after each use."""
         from django.db import connections
 
         try:
+            self._claims.renew(self.worker_name, list(self._tokens), lease_seconds=self.lease_seconds)
             self._dispatch.record_busy(self.worker_name, step_running_s)
         finally:
             connections.close_all()
+
+    def resend_unclassified(self, older_than_seconds):
+        return self._tasks.resend_unclassified(older_than_seconds=older_than_seconds)
 
     def close(self):
         from django.db import connections

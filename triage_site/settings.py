@@ -207,6 +207,12 @@ if TRIAGE_SCHEDULER_AGING not in ("off", "admissions", "deadline"):
 # Shortest remaining work first inside a class (docs/scheduler.md): a waiting request displaces a running one of
 # its own class with clearly more work left. Off: its gain was small in simulation and on the paper's requests.
 TRIAGE_SCHEDULER_WITHIN_CLASS = env_bool("TRIAGE_SCHEDULER_WITHIN_CLASS", False)
+# Several inference workers (docs/cluster.md): each claims requests with a lease it renews with its heartbeat; a
+# worker silent for a lease period loses its requests to the others. Its name shows on the board.
+TRIAGE_WORKER_LEASE_S = float(os.environ.get("TRIAGE_WORKER_LEASE_S", "10"))
+if not TRIAGE_WORKER_LEASE_S > 0:
+    raise ImproperlyConfigured(f"TRIAGE_WORKER_LEASE_S must be a positive number of seconds, got {TRIAGE_WORKER_LEASE_S}")
+TRIAGE_WORKER_NAME = os.environ.get("TRIAGE_WORKER_NAME", "").strip()  # default: host:pid
 # Engine sizes. None ("auto", the default where shown): the worker picks by device, from measurements
 # (inference_worker/build.py: CPU and CUDA defaults, benchmarks/cpu_batch.py).
 TRIAGE_MAX_ANSWER_TOKENS = env_int("TRIAGE_MAX_ANSWER_TOKENS", None)       # CPU 200, CUDA 400

@@ -6,6 +6,8 @@
   const finishedBody = document.getElementById("finished-requests");
   const openCount = document.getElementById("open-count");
   const workerState = document.getElementById("worker-state");
+  const workerList = document.getElementById("workers");
+  let severalWorkers = false;  // more than one inference worker reports: rows name theirs
   const announcements = document.getElementById("announcements");
   const announcer = document.getElementById("announcer");
   const actionResult = document.getElementById("action-result");
@@ -182,6 +184,12 @@
     requestCell(tr, r);
     cell(tr, r.urgency_label || "unclassified", r.urgency === null ? "unclassified" : `u${r.urgency}`);
     const status = cell(tr, r.status_label, `status status-${r.status}`);
+    if (r.worker && severalWorkers && (r.status === "queued" || r.status === "running")) {
+      const on = document.createElement("span");
+      on.className = "worker-name muted";
+      on.textContent = ` on ${r.worker}`;
+      status.append(on);
+    }
     if (r.needs_review) {
       status.append(" ", reviewBadge(r));
       if (isSupervisor) {
@@ -423,6 +431,22 @@
     if (tr && tr === event.target) { selectedId = Number(tr.dataset.id); markSelected(); }
   });
 
+  function showWorkers(workers) {
+    // One worker: the line above says it all. Several: one line each, silent ones flagged.
+    severalWorkers = Array.isArray(workers) && workers.length > 1;
+    workerList.hidden = !severalWorkers;
+    if (!severalWorkers) return;
+    workerList.replaceChildren(...workers.map((w) => {
+      const item = document.createElement("li");
+      item.dataset.state = w.state;
+      item.textContent = w.alive
+        ? `${w.name}: ${w.state === "busy" ? "busy" : "alive"}, ${w.tokens_per_second ?? 0} tokens/s, ` +
+          `${w.running} running, ${w.waiting} waiting, room for ${w.room ?? "—"}`
+        : `${w.name}: silent for ${formatDuration(now() - w.last_seen_ts)}; its requests go back to the queue`;
+      return item;
+    }));
+  }
+
   function showWorker(worker) {
     if (!worker) return;
     const stats = worker.stats || {};
@@ -461,6 +485,7 @@
     alertOrder = (board.alerts || []).map((r) => r.id);
     if (board.targets) targets = board.targets;
     version = newVersion;
+    showWorkers(board.workers);
     render(new Set(rows.keys()));
     showWorker(board.worker);
   }

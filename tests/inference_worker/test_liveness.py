@@ -40,7 +40,10 @@ class LivenessStore:
     def recover_interrupted(self):
         return 0
 
-    def queued(self, exclude_ids=()):
+    def other_workers_alive(self):  # one worker: it claims every queued request
+        return False
+
+    def queued(self, exclude_ids=(), room=None, more_urgent_than=None):
         return []
 
     def open_urgencies(self, request_ids):

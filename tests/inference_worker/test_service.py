@@ -92,11 +92,14 @@ def run_in_thread_until_done(service, request, seconds=15):
     assert not thread.is_alive()
 
 
-def test_restart_requeues_interrupted_work(tiny_service_factory):
+def test_restart_resumes_interrupted_work_after_its_saved_answer(tiny_service_factory):
     request = interrupted_request()
+    first_token_at = MedicalRequest.objects.get(pk=request.pk).first_token_at
     run_in_thread_until_done(tiny_service_factory(), request)
     assert request.status == Status.DONE
-    assert not request.answer.startswith("partial")
+    # the dispatcher's screen does not restart from nothing: the saved text stays and the answer goes on after it
+    assert request.answer.startswith("partial") and len(request.answer) > len("partial")
+    assert request.first_token_at == first_token_at
 
 
 def test_worker_that_starts_during_a_database_outage_recovers_once_it_answers(tiny_service_factory, monkeypatch):
@@ -115,7 +118,7 @@ def test_worker_that_starts_during_a_database_outage_recovers_once_it_answers(ti
     run_in_thread_until_done(service, request)
     assert len(attempts) == 2
     assert request.status == Status.DONE
-    assert not request.answer.startswith("partial")
+    assert request.answer.startswith("partial") and len(request.answer) > len("partial")
 
 
 def test_worker_resends_requests_stuck_before_classification(tiny_service_factory, monkeypatch):

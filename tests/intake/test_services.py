@@ -28,13 +28,6 @@ def test_done_is_written_once():
     assert (medical_request.answer, medical_request.generated_tokens) == ("Call 999.", 4)
 
 
-def test_interrupted_generation_is_requeued_from_scratch():
-    medical_request = queued_request()
-    services.mark_running(medical_request.pk, prompt_tokens=12)
-    services.save_progress(medical_request.pk, answer="Half an ans", generated_tokens=3)
-    assert services.requeue_interrupted() == 1
-    medical_request.refresh_from_db()
-    assert (medical_request.status, medical_request.answer, medical_request.first_token_at) == (Status.QUEUED, "", None)
 
 
 def test_unclassified_requests_are_sent_again(monkeypatch):

@@ -34,11 +34,41 @@ def _ts(moment):
 
 
 def queue_positions():
-    """1-based positions in the scheduler's order as last reported by the worker."""
-    heartbeat = WorkerHeartbeat.objects.order_by("-updated_at").first()
-    if heartbeat is None:
-        return {}, None
-    return {int(pk): index + 1 for index, pk in enumerate(heartbeat.queue_order)}, heartbeat
+    """1-based positions in each worker's scheduler order, as the live workers last reported them (a request is
+    held by one worker: its position is in that worker's queue), and the latest heartbeat."""
+    live = live_heartbeats()
+    positions = {}
+    for heartbeat in live or WorkerHeartbeat.objects.order_by("-updated_at")[:1]:
+        positions.update({int(pk): index + 1 for index, pk in enumerate(heartbeat.queue_order)})
+    return positions, WorkerHeartbeat.objects.order_by("-updated_at").first()
+
+
+def _silent_after_s():
+    """A worker is flagged silent within two lease periods without a heartbeat (by then its requests go to others)."""
+    return min(HEARTBEAT_STALE_SECONDS, 2 * settings.TRIAGE_WORKER_LEASE_S)
+
+
+def live_heartbeats():
+    cutoff = timezone.now() - timezone.timedelta(seconds=_silent_after_s())
+    return list(WorkerHeartbeat.objects.filter(updated_at__gte=cutoff).order_by("worker_name"))
+
+
+WORKERS_SHOWN_S = 3600  # workers silent longer than this leave the board's list
+
+
+def workers_view(now):
+    """Every worker heard from in the last hour: alive or silent, its throughput, what it runs and its room."""
+    out = []
+    for heartbeat in WorkerHeartbeat.objects.filter(
+            updated_at__gte=now - timezone.timedelta(seconds=WORKERS_SHOWN_S)).order_by("worker_name"):
+        stats = heartbeat.stats or {}
+        alive = (now - heartbeat.updated_at).total_seconds() < _silent_after_s()
+        running = int(stats.get("running") or 0)
+        out.append({"name": heartbeat.worker_name, "alive": alive, "last_seen_ts": _ts(heartbeat.updated_at),
+                    "state": ("busy" if stats.get("step_running_s") else "alive") if alive else "silent",
+                    "tokens_per_second": stats.get("tokens_per_second", 0.0), "running": running,
+                    "waiting": int(stats.get("waiting") or 0), "room": stats.get("room")})
+    return out
 
 
 STATUS_LABELS = dict(Status.choices)
@@ -46,6 +76,7 @@ URGENCY_LABELS = dict(Urgency.choices)
 BOARD_FIELDS = (
     "id", "text", "location", "status", "urgency", "needs_review", "rule_reason", "predicted_output_tokens",
     "generated_tokens", "created_at", "first_token_at", "finished_at", "cards", "answer_withdrawn", "alerted_at",
+    "claimed_by",
 )
 # The acknowledgement of its alert, read in the same query (a left join).
 ACK_FIELDS = {
@@ -124,6 +155,7 @@ def serialize_request(row, position, now, limits, text_chars=BOARD_TEXT_CHARS):
         "predicted_output_tokens": row["predicted_output_tokens"],
         "generated_tokens": row["generated_tokens"],
         "queue_position": position,
+        "worker": row["claimed_by"],
         "created_at": row["created_at"].isoformat(),
         "created_ts": _ts(row["created_at"]),
         "first_token_ts": _ts(row["first_token_at"]),
@@ -170,7 +202,7 @@ def board_snapshot():
     if missing:  # finished, and no longer among the most recent
         for row in board_rows(MedicalRequest.objects.filter(pk__in=missing)):
             serialized[row["id"]] = serialize_request(row, None, now, limits)
-    worker_alive = heartbeat is not None and (now - heartbeat.updated_at).total_seconds() < HEARTBEAT_STALE_SECONDS
+    worker_alive = heartbeat is not None and (now - heartbeat.updated_at).total_seconds() < _silent_after_s()
     stats = heartbeat.stats if heartbeat else {}
     return {
         "generated_at": now.isoformat(),
@@ -183,6 +215,7 @@ def board_snapshot():
         "worker": {"alive": worker_alive, "stats": stats,
                    "state": ("busy" if stats.get("step_running_s") else "alive") if worker_alive else "silent",
                    "last_seen_ts": _ts(heartbeat.updated_at) if heartbeat else None},
+        "workers": workers_view(now),
     }
 
 

@@ -56,6 +56,12 @@ class MedicalRequest(models.Model):
     generated_tokens = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
 
+    # Which inference worker holds the request (docs/cluster.md): its name, until when, and the claim's fencing
+    # token, which grows with every claim so that a worker that lost its lease can never write over the new holder.
+    claimed_by = models.CharField(max_length=100, blank=True, db_index=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    claim_token = models.PositiveBigIntegerField(default=0)
+
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     # When its urgency first reached a level that must be acknowledged by a dispatcher (see alerts.py).
     alerted_at = models.DateTimeField(null=True, blank=True, db_index=True)
@@ -67,7 +73,10 @@ class MedicalRequest(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["status", "urgency"])]
+        indexes = [models.Index(fields=["status", "urgency"]),
+                   # the inference workers' claim order (claims.py): read in order, never sorted
+                   models.Index(fields=["status", "urgency", "predicted_output_tokens", "created_at", "id"],
+                                name="intake_claim_order")]
 
     def __str__(self):
         return f"Request {self.pk} ({self.get_status_display()})"

@@ -19,12 +19,6 @@ def unclassified_before(moment):
                 .values_list("pk", flat=True))
 
 
-def queued_for_generation(exclude_ids=()):
-    """(id, text, location, urgency, predicted_output_tokens, created_at, cards) of every queued request."""
-    return list(MedicalRequest.objects.filter(status=Status.QUEUED).exclude(pk__in=list(exclude_ids))
-                .values_list("pk", "text", "location", "urgency", "predicted_output_tokens", "created_at", "cards"))
-
-
 def open_urgencies(request_ids):
     """Current urgency of each request among `request_ids` still queued or running (closed ones are absent)."""
     return dict(MedicalRequest.objects.filter(pk__in=list(request_ids), status__in=BEING_GENERATED)

@@ -89,32 +89,36 @@ def record_classification(request_id, *, urgency, predicted_output_tokens, model
     return bool(updated)
 
 
-def requeue_interrupted():
-    """At worker start: generation that was in progress is lost with the process; serve it again."""
-    return MedicalRequest.objects.filter(status=Status.RUNNING).update(
-        status=Status.QUEUED, answer="", generated_tokens=0, started_at=None, first_token_at=None
-    )
+def _held(queryset, claim):
+    """Only the claim's holder may write (claims.py): `claim` is (worker, fencing token); None for callers that
+    hold no claim (tests, tools)."""
+    if claim is None:
+        return queryset
+    worker, token = claim
+    return queryset.filter(claimed_by=worker, claim_token=token)
 
 
-def mark_running(request_id, *, prompt_tokens):
+def mark_running(request_id, *, prompt_tokens, claim=None):
+    """The first token came. A request resumed by another worker keeps the time of its first token."""
     now = timezone.now()
-    updated = MedicalRequest.objects.filter(pk=request_id, status=Status.QUEUED).update(
-        status=Status.RUNNING, started_at=now, first_token_at=now, prompt_tokens=prompt_tokens
+    updated = _held(MedicalRequest.objects.filter(pk=request_id, status=Status.QUEUED), claim).update(
+        status=Status.RUNNING, started_at=Coalesce(F("started_at"), Value(now)),
+        first_token_at=Coalesce(F("first_token_at"), Value(now)), prompt_tokens=prompt_tokens
     )
     if updated:
         events.publish_request_changed(request_id)
     return bool(updated)
 
 
-def save_progress(request_id, *, answer, generated_tokens):
-    MedicalRequest.objects.filter(pk=request_id, status=Status.RUNNING).update(
+def save_progress(request_id, *, answer, generated_tokens, claim=None):
+    return bool(_held(MedicalRequest.objects.filter(pk=request_id, status=Status.RUNNING), claim).update(
         answer=answer, generated_tokens=generated_tokens
-    )
+    ))
 
 
-def mark_done(request_id, *, answer, generated_tokens):
+def mark_done(request_id, *, answer, generated_tokens, claim=None):
     """Store the finished answer once: only a request still open can finish."""
-    updated = MedicalRequest.objects.filter(pk=request_id, status__in=BEING_GENERATED).update(
+    updated = _held(MedicalRequest.objects.filter(pk=request_id, status__in=BEING_GENERATED), claim).update(
         status=Status.DONE, answer=answer, generated_tokens=generated_tokens, finished_at=timezone.now()
     )
     if updated:
@@ -122,11 +126,11 @@ def mark_done(request_id, *, answer, generated_tokens):
     return bool(updated)
 
 
-def mark_withdrawn(request_id, *, answer, generated_tokens, reason):
+def mark_withdrawn(request_id, *, answer, generated_tokens, reason, claim=None):
     """Finish a request whose answer degenerated (repeats, loops, echoes): done, but marked withdrawn so it is
     not relayed; the answer is kept for the audit."""
     withdrawn = f"withdrawn: {reason}"[:300]
-    updated = MedicalRequest.objects.filter(pk=request_id, status__in=BEING_GENERATED).update(
+    updated = _held(MedicalRequest.objects.filter(pk=request_id, status__in=BEING_GENERATED), claim).update(
         status=Status.DONE, answer=answer, generated_tokens=generated_tokens, answer_withdrawn=withdrawn,
         finished_at=timezone.now()
     )
@@ -135,8 +139,8 @@ def mark_withdrawn(request_id, *, answer, generated_tokens, reason):
     return bool(updated)
 
 
-def mark_failed(request_id, *, error):
-    updated = MedicalRequest.objects.filter(pk=request_id).exclude(status=Status.DONE).update(
+def mark_failed(request_id, *, error, claim=None):
+    updated = _held(MedicalRequest.objects.filter(pk=request_id), claim).exclude(status=Status.DONE).update(
         status=Status.FAILED, error=str(error)[:2000], finished_at=timezone.now()
     )
     if updated:

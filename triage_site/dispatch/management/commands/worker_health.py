@@ -10,11 +10,20 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--max-age", type=float, default=30.0)
+        parser.add_argument("--name", help="check this worker (its --name); default: the latest to report")
+        parser.add_argument("--host", help="check the worker named host:pid on this host (a replica's own check, "
+                                           "with --host \"$(hostname)\" in its container)")
 
-    def handle(self, *args, max_age, **options):
-        latest = WorkerHeartbeat.objects.order_by("-updated_at").first()
+    def handle(self, *args, max_age, name=None, host=None, **options):
+        heartbeats = WorkerHeartbeat.objects.order_by("-updated_at")
+        if name:
+            heartbeats = heartbeats.filter(worker_name=name)
+        elif host:
+            heartbeats = heartbeats.filter(worker_name__startswith=f"{host}:")
+        latest = heartbeats.first()
         if latest is None:
-            raise CommandError("no inference worker has reported yet")
+            which = f" named {name}" if name else f" on host {host}" if host else ""
+            raise CommandError(f"no inference worker{which} has reported yet")
         age = (timezone.now() - latest.updated_at).total_seconds()
         if age > max_age:
             raise CommandError(f"last heartbeat from {latest.worker_name} is {age:.0f} s old")

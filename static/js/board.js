@@ -397,6 +397,12 @@
   }
   const shortcuts = document.getElementById("shortcuts");
   document.getElementById("shortcuts-button").addEventListener("click", () => shortcuts.showModal());
+  shortcuts.addEventListener("close", () => {
+    // back to the selected request, not to a button of a dialog that is no longer shown
+    if (!shortcuts.contains(document.activeElement)) return;
+    const tr = selectedId !== null ? rowElement(selectedId) : null;
+    if (tr && !tr.hidden) tr.focus(); else document.activeElement.blur();
+  });
   const KEYS = {
     j: () => move(1), ArrowDown: () => move(1), k: () => move(-1), ArrowUp: () => move(-1),
     o: () => openSelected(), Enter: () => openSelected(),
@@ -419,7 +425,8 @@
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey || event.defaultPrevented) return;
     const target = event.target;
-    if (target.closest && target.closest("input, select, textarea, dialog, [contenteditable]")) return;
+    // a closed dialog may keep the focus on its Close button (Chromium): only an open one keeps the keys
+    if (target.closest && target.closest("input, select, textarea, dialog[open], [contenteditable]")) return;
     if (event.key === "Enter" && target.closest && target.closest("a, button")) return;  // their own action
     const action = KEYS[event.key];
     if (!action) return;

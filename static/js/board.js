@@ -439,10 +439,13 @@
   });
 
   function showWorkers(workers) {
-    // One worker: the line above says it all. Several: one line each, silent ones flagged.
-    severalWorkers = Array.isArray(workers) && workers.length > 1;
-    workerList.hidden = !severalWorkers;
-    if (!severalWorkers) return;
+    // One worker: the line above says it all. Several: one line each, silent ones flagged, and every row names
+    // its worker (rows are rebuilt when that starts or stops). Returns whether the rows must be rebuilt.
+    const several = Array.isArray(workers) && workers.length > 1;
+    const flipped = several !== severalWorkers;
+    severalWorkers = several;
+    workerList.hidden = !several;
+    if (!several) return flipped;
     workerList.replaceChildren(...workers.map((w) => {
       const item = document.createElement("li");
       item.dataset.state = w.state;
@@ -452,6 +455,7 @@
         : `${w.name}: silent for ${formatDuration(now() - w.last_seen_ts)}; its requests go back to the queue`;
       return item;
     }));
+    return flipped;
   }
 
   function showWorker(worker) {
@@ -523,6 +527,7 @@
     version = delta.version;
     render(changed);
     if (delta.worker) showWorker(delta.worker);
+    if (delta.workers && showWorkers(delta.workers)) render(new Set(rows.keys()));
   }
 
   // Waits, target states and alert states tick locally between messages (and after every render, so that a

@@ -290,3 +290,31 @@ def test_the_server_prints_its_address_plainly_after_its_start_up_output(shift_s
     assert address in text
     start_up = text[:text.index(address)]
     assert "Loading the classifier's models" in start_up and "loading model" in start_up  # models first
+
+
+SECOND_WORKER = """
+from datetime import timedelta
+from django.utils import timezone
+from triage_site.dispatch.models import WorkerHeartbeat
+beat, _ = WorkerHeartbeat.objects.update_or_create(worker_name="gpu-node-2", defaults={{"queue_order": [],
+    "stats": {{"tokens_per_second": 42.5, "running": 3, "waiting": 1, "room": 12}}}})
+WorkerHeartbeat.objects.filter(pk=beat.pk).update(updated_at=timezone.now() - timedelta(seconds={age}))
+"""
+
+
+def test_with_several_workers_the_board_lists_each_and_flags_a_silent_one(shift_server, browser):
+    """docs/cluster.md: a second worker (here a heartbeat written as it would write it) joins the board's list;
+    when it stops reporting, the list says so within two lease periods, without reloading the page."""
+    context, board = board_page(browser, shift_server)
+    try:
+        assert board.locator("#workers").is_hidden()  # one worker: the single line says it all
+        shift_server["manage"]("shell", "-c", SECOND_WORKER.format(age=0))
+        board.wait_for_selector("#workers li >> text=gpu-node-2: alive", timeout=15000)
+        assert board.locator("#workers li").count() == 2
+        assert "42.5 tokens/s, 3 running, 1 waiting, room for 12" in board.inner_text("#workers")
+        shift_server["manage"]("shell", "-c", SECOND_WORKER.format(age=120))
+        board.wait_for_selector('#workers li[data-state="silent"] >> text=gpu-node-2: silent for', timeout=15000)
+    finally:
+        shift_server["manage"]("shell", "-c", "from triage_site.dispatch.models import WorkerHeartbeat; "
+                               "WorkerHeartbeat.objects.filter(worker_name='gpu-node-2').delete()")
+        context.close()

@@ -188,7 +188,9 @@ class BoardHub:
                  if row_id not in upserted and self.rows[row_id]["queue_position"] != row["queue_position"]]
         first = self.board is None
         previous_order, previous_worker = self.order, (self.board or {}).get("worker")
-        changed = bool(upsert) or bool(moved) or order != previous_order or board["worker"] != previous_worker
+        previous_workers = (self.board or {}).get("workers")
+        changed = (bool(upsert) or bool(moved) or order != previous_order or board["worker"] != previous_worker
+                   or board["workers"] != previous_workers)
         previous_version = self.version
         self.board, self.rows, self.order = board, rows, order
         if first or changed:
@@ -205,6 +207,8 @@ class BoardHub:
                 delta.update(zip(ORDERED_PARTS, order))
             if board["worker"] != previous_worker:
                 delta["worker"] = board["worker"]
+            if board["workers"] != previous_workers:
+                delta["workers"] = board["workers"]
             await self._broadcast(_encode(delta), lambda deltas: deltas)
             if any(not deltas for deltas in self.consumers.values()):
                 await self._broadcast(self._full_text(), lambda deltas: not deltas)

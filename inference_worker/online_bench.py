@@ -42,9 +42,14 @@ def make_arrivals(args, seed: int, vocab: int) -> tuple[list, dict]:
     return requests, prompts
 
 
+def model_len(args) -> int:
+    """The longest prompt plus the longest answer, with room to spare: what both systems size their KV for."""
+    return 2 * args.max_len + 16
+
+
 def engine_config(args, policy: str) -> EngineConfig:
     return EngineConfig(policy=policy, max_batch_size=args.max_batch_size, token_budget=args.token_budget,
-                        kv_block_size=16, kv_cache_fraction=args.kv_fraction, max_model_len=2 * args.max_len + 16,
+                        kv_block_size=16, kv_cache_fraction=args.kv_fraction, max_model_len=model_len(args),
                         eos_token_ids=(), aging=args.aging, within_class_preemption=args.within_class_preemption)
 
 
@@ -60,7 +65,8 @@ def measure_time_scale(model, args, device) -> dict:
         outputs = engine.step()
         if len(outputs) == batch and all(len(o.new_token_ids) == 1 for o in outputs):
             steps.append(time.perf_counter() - started)
-    measured = sorted(steps[2:] or steps)[len(steps[2:] or steps) // 2]
+    warm = sorted(steps[2:] or steps)  # the first steps warm the allocator
+    measured = warm[len(warm) // 2]
     reference = SETTINGS[REFERENCE_SETTING].decode_step(batch * (prompt_len + 8))
     scale = measured / reference if args.time_scale == "auto" else float(args.time_scale)
     return dict(scale=scale, measured_step_ms=1e3 * measured, reference_step_ms=1e3 * reference,
@@ -106,7 +112,7 @@ def run_transformers(model, requests, prompts, scale: float, args) -> dict:
     block_size = 256
     sizes = ContinuousBatchingConfig(block_size=block_size, max_requests_per_batch=args.max_batch_size,
                                      max_batch_tokens=args.token_budget,
-                                     num_blocks=args.max_batch_size * -(-(2 * args.max_len + 16) // block_size))
+                                     num_blocks=args.max_batch_size * -(-model_len(args) // block_size))
     manager = model.init_continuous_batching(generation_config=config, continuous_batching_config=sizes)
     manager.start()
     first, last = {}, {}

@@ -143,7 +143,7 @@ class InferenceService:
             for queued in self.store.queued(exclude_ids=self.active.keys()):
                 self._admit(queued)
             return
-        room = 2 * self.engine.config.max_batch_size - len(self.active)
+        room = self._room()
         if room > 0:
             for queued in self.store.queued(exclude_ids=self.active.keys(), room=room):
                 self._admit(queued)
@@ -153,6 +153,10 @@ class InferenceService:
         if started and max(started) == self.store.least_urgent_running():
             for queued in self.store.queued(exclude_ids=self.active.keys(), room=1, more_urgent_than=max(started)):
                 self._admit(queued)
+
+    def _room(self):
+        """How many more requests this worker may hold beside others: a batch running and a batch waiting."""
+        return 2 * self.engine.config.max_batch_size - len(self.active)
 
     def _release_surplus(self, count):
         """Give back the `count` lowest-priority requests this worker holds but has not started."""
@@ -312,7 +316,7 @@ class InferenceService:
         stats = dict(self.engine.stats())
         stats["tokens_per_second"] = round(self._tokens_since_heartbeat / elapsed, 1) if elapsed else 0.0
         stats["active_requests"] = len(self.active)
-        stats["room"] = max(0, 2 * self.engine.config.max_batch_size - len(self.active))  # what it may still claim
+        stats["room"] = max(0, self._room())  # what it may still claim
         stats["completed"] = self.completed  # withdrawn answers included
         stats["withdrawn"] = self.withdrawn
         self._tokens_since_heartbeat = 0

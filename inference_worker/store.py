@@ -137,9 +137,6 @@ class RequestStore:
             self._tokens.pop(request_id, None)
         return self._claims.release(self.worker_name, request_ids)
 
-    def forget(self, request_id):
-        self._tokens.pop(request_id, None)
-
     def _renew(self):
         held = self._claims.renew(self.worker_name, list(self._tokens), lease_seconds=self.lease_seconds)
         lost = [pk for pk, token in self._tokens.items() if held.get(pk) != token]
@@ -151,6 +148,12 @@ class RequestStore:
     def _claim(self, request_id):
         token = self._tokens.get(request_id)
         return None if token is None else (self.worker_name, token)
+
+    def _last_claim(self, request_id):
+        """The claim for the request's final write; the worker holds it no longer afterwards."""
+        claim = self._claim(request_id)
+        self._tokens.pop(request_id, None)
+        return claim
 
     def _card_texts(self, references):
         return tuple(card.for_prompt() for card in self._guidance.shown_cards(references))
@@ -182,20 +185,15 @@ class RequestStore:
             self._events.publish_answer_delta(request_id, text=text, generated_tokens=generated_tokens)
 
     def mark_done(self, request_id, answer, generated_tokens):
-        claim = self._claim(request_id)
-        self._tokens.pop(request_id, None)
-        return self._services.mark_done(request_id, answer=answer, generated_tokens=generated_tokens, claim=claim)
+        return self._services.mark_done(request_id, answer=answer, generated_tokens=generated_tokens,
+                                        claim=self._last_claim(request_id))
 
     def mark_withdrawn(self, request_id, answer, generated_tokens, reason):
-        claim = self._claim(request_id)
-        self._tokens.pop(request_id, None)
         return self._services.mark_withdrawn(request_id, answer=answer, generated_tokens=generated_tokens,
-                                             reason=reason, claim=claim)
+                                             reason=reason, claim=self._last_claim(request_id))
 
     def mark_failed(self, request_id, error):
-        claim = self._claim(request_id)
-        self._tokens.pop(request_id, None)
-        return self._services.mark_failed(request_id, error=error, claim=claim)
+        return self._services.mark_failed(request_id, error=error, claim=self._last_claim(request_id))
 
     # --- liveness ------------------------------------------------------------------------------
     def heartbeat(self, queue_order, stats):

@@ -33,14 +33,29 @@ def _ts(moment):
     return None if moment is None else round(moment.timestamp(), 3)
 
 
-def queue_positions():
+WORKERS_SHOWN_S = 3600  # workers silent longer than this leave the board's list
+
+
+def recent_heartbeats(now):
+    """The heartbeats of the workers heard from in the last hour, latest first, else the last one ever: a handful
+    of rows, read once per board snapshot."""
+    recent = list(WorkerHeartbeat.objects.filter(
+        updated_at__gte=now - timezone.timedelta(seconds=WORKERS_SHOWN_S)).order_by("-updated_at"))
+    if recent:
+        return recent
+    last = WorkerHeartbeat.objects.order_by("-updated_at").first()
+    return [last] if last else []
+
+
+def queue_positions(heartbeats=None, now=None):
     """1-based positions in each worker's scheduler order, as the live workers last reported them (a request is
     held by one worker: its position is in that worker's queue), and the latest heartbeat."""
-    live = live_heartbeats()
+    now = now or timezone.now()
+    heartbeats = recent_heartbeats(now) if heartbeats is None else heartbeats
     positions = {}
-    for heartbeat in live or WorkerHeartbeat.objects.order_by("-updated_at")[:1]:
+    for heartbeat in [h for h in heartbeats if _alive(h, now)] or heartbeats[:1]:
         positions.update({int(pk): index + 1 for index, pk in enumerate(heartbeat.queue_order)})
-    return positions, WorkerHeartbeat.objects.order_by("-updated_at").first()
+    return positions, heartbeats[0] if heartbeats else None
 
 
 def _silent_after_s():
@@ -48,25 +63,26 @@ def _silent_after_s():
     return min(HEARTBEAT_STALE_SECONDS, 2 * settings.TRIAGE_WORKER_LEASE_S)
 
 
-def live_heartbeats():
-    cutoff = timezone.now() - timezone.timedelta(seconds=_silent_after_s())
-    return list(WorkerHeartbeat.objects.filter(updated_at__gte=cutoff).order_by("worker_name"))
+def _alive(heartbeat, now):
+    return (now - heartbeat.updated_at).total_seconds() < _silent_after_s()
 
 
-WORKERS_SHOWN_S = 3600  # workers silent longer than this leave the board's list
+def _state(heartbeat, now):
+    if not _alive(heartbeat, now):
+        return "silent"
+    return "busy" if (heartbeat.stats or {}).get("step_running_s") else "alive"
 
 
-def workers_view(now):
+def workers_view(heartbeats, now):
     """Every worker heard from in the last hour: alive or silent, its throughput, what it runs and its room."""
     out = []
-    for heartbeat in WorkerHeartbeat.objects.filter(
-            updated_at__gte=now - timezone.timedelta(seconds=WORKERS_SHOWN_S)).order_by("worker_name"):
+    for heartbeat in sorted(heartbeats, key=lambda h: h.worker_name):
+        if (now - heartbeat.updated_at).total_seconds() > WORKERS_SHOWN_S:
+            continue
         stats = heartbeat.stats or {}
-        alive = (now - heartbeat.updated_at).total_seconds() < _silent_after_s()
-        running = int(stats.get("running") or 0)
-        out.append({"name": heartbeat.worker_name, "alive": alive, "last_seen_ts": _ts(heartbeat.updated_at),
-                    "state": ("busy" if stats.get("step_running_s") else "alive") if alive else "silent",
-                    "tokens_per_second": stats.get("tokens_per_second", 0.0), "running": running,
+        out.append({"name": heartbeat.worker_name, "alive": _alive(heartbeat, now),
+                    "last_seen_ts": _ts(heartbeat.updated_at), "state": _state(heartbeat, now),
+                    "tokens_per_second": stats.get("tokens_per_second", 0.0), "running": int(stats.get("running") or 0),
                     "waiting": int(stats.get("waiting") or 0), "room": stats.get("room")})
     return out
 
@@ -184,7 +200,8 @@ def board_order_key(positions):
 
 def board_snapshot():
     now = timezone.now()
-    positions, heartbeat = queue_positions()
+    heartbeats = recent_heartbeats(now)
+    positions, heartbeat = queue_positions(heartbeats, now)
     open_requests = list(board_rows(MedicalRequest.objects.filter(status__in=OPEN_STATUSES)))
     finished = list(
         board_rows(MedicalRequest.objects.filter(status__in=(Status.DONE, Status.FAILED)))
@@ -202,8 +219,7 @@ def board_snapshot():
     if missing:  # finished, and no longer among the most recent
         for row in board_rows(MedicalRequest.objects.filter(pk__in=missing)):
             serialized[row["id"]] = serialize_request(row, None, now, limits)
-    worker_alive = heartbeat is not None and (now - heartbeat.updated_at).total_seconds() < _silent_after_s()
-    stats = heartbeat.stats if heartbeat else {}
+
     return {
         "generated_at": now.isoformat(),
         "generated_ts": _ts(now),
@@ -212,10 +228,11 @@ def board_snapshot():
         # Unacknowledged alerts, most urgent first, then oldest first: the order a dispatcher takes them in.
         "alerts": [serialized[pk] for pk in pending_alert_ids if pk in serialized],
         "targets": targets_view(),
-        "worker": {"alive": worker_alive, "stats": stats,
-                   "state": ("busy" if stats.get("step_running_s") else "alive") if worker_alive else "silent",
+        "worker": {"alive": heartbeat is not None and _alive(heartbeat, now),
+                   "stats": heartbeat.stats if heartbeat else {},
+                   "state": _state(heartbeat, now) if heartbeat else "silent",
                    "last_seen_ts": _ts(heartbeat.updated_at) if heartbeat else None},
-        "workers": workers_view(now),
+        "workers": workers_view(heartbeats, now),
     }
 
 

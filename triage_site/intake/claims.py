@@ -143,11 +143,7 @@ def refuse_second_worker(worker, *, lease_seconds):
     is refused, naming the one that runs."""
     if connection.vendor != "sqlite":
         return
-    from triage_site.dispatch.models import WorkerHeartbeat
-
-    alive_since = timezone.now() - timedelta(seconds=2 * lease_seconds)
-    others = WorkerHeartbeat.objects.filter(updated_at__gte=alive_since).exclude(worker_name=worker)
-    other = next((o for o in others if not _process_gone(o.worker_name)), None)
+    other = next((o for o in _other_heartbeats(worker, lease_seconds) if not _process_gone(o.worker_name)), None)
     if other is not None:
         raise SecondWorkerRefused(
             f"another inference worker ({other.worker_name}, last heartbeat {timezone.localtime(other.updated_at):%H:%M:%S}) "
@@ -170,8 +166,13 @@ def _process_gone(worker_name):
     return False
 
 
-def other_workers_alive(worker, *, lease_seconds):
+def _other_heartbeats(worker, lease_seconds):
+    """The heartbeats of the other workers heard from within two lease periods."""
     from triage_site.dispatch.models import WorkerHeartbeat
 
     alive_since = timezone.now() - timedelta(seconds=2 * lease_seconds)
-    return WorkerHeartbeat.objects.filter(updated_at__gte=alive_since).exclude(worker_name=worker).exists()
+    return WorkerHeartbeat.objects.filter(updated_at__gte=alive_since).exclude(worker_name=worker)
+
+
+def other_workers_alive(worker, *, lease_seconds):
+    return _other_heartbeats(worker, lease_seconds).exists()

@@ -56,7 +56,7 @@ def test_training_refuses_a_text_of_the_tuning_or_evaluation_sets(tmp_path):
 def test_the_committed_head_is_trained_on_the_committed_data():
     meta = json.loads(card_head.META_PATH.read_text())
     paths = card_head.training_paths()
-    assert meta["train_files"] == [path.name for path in paths]
+    assert meta["train_files"] == [card_head.file_label(path) for path in paths]
     sha = hashlib.sha256(b"".join(path.read_bytes() for path in paths)).hexdigest()
     assert meta["train_sha256"] == sha, "data/guidance/train changed: run manage.py train_card_head"
     head = card_head.load()

@@ -38,8 +38,8 @@ def main(argv=None):
         signal.signal(signum, lambda *_: stop_event.set())
     settings = dict(defaults, model_name=args.model, device=args.device, policy=args.policy,
                     max_answer_tokens=args.max_answer_tokens)
-    service = build_service(**settings, worker_name=args.name)
     try:
+        service = build_service(**settings, worker_name=args.name)
         service.run(stop_event)
     except WorkerRefused as refusal:
         logger.error("inference worker refused to start: %s", refusal)

@@ -33,6 +33,32 @@ def pick_device(requested):
     return requested
 
 
+def worker_device(requested, store):
+    """pick_device, and on a machine with several GPUs the first one no other worker holds (`store.hold_gpu`):
+    replicas of one Compose service see the same GPUs and must not all load onto the first."""
+    import torch
+
+    device = pick_device(requested)
+    if device != "cuda" or torch.cuda.device_count() < 2 or not hasattr(store, "hold_gpu"):
+        return device
+    count = torch.cuda.device_count()
+    index = store.hold_gpu(count)
+    if index is None:
+        from .store import WorkerRefused
+
+        raise WorkerRefused(f"all {count} GPUs of this machine are held by other workers of GPU pool "
+                            f"{_gpu_pool()!r}; start fewer workers than GPUs, or give each machine its own "
+                            "TRIAGE_GPU_POOL (docs/cluster.md)")
+    torch.cuda.set_device(index)  # streams, CUDA graphs and kernels use the current device
+    return f"cuda:{index}"
+
+
+def _gpu_pool():
+    from django.conf import settings
+
+    return settings.TRIAGE_GPU_POOL
+
+
 def device_defaults(device):
     return CUDA_DEFAULTS if str(device).startswith("cuda") else CPU_DEFAULTS
 
@@ -86,7 +112,8 @@ def build_service(*, model_name, device, policy, max_answer_tokens=None, model_c
     from .service import InferenceService
     from .store import RequestStore
 
-    device = pick_device(device)
+    store = store or RequestStore(worker_name)
+    device = worker_device(device, store)
     logger.info("loading model %s on %s", model_name, device)
     model, tokenizer = load_model(model_name, device=device, cache_dir=model_cache)
     eos = tokenizer.eos_token_id
@@ -100,6 +127,6 @@ def build_service(*, model_name, device, policy, max_answer_tokens=None, model_c
                 "aging %s%s", config.max_batch_size, config.urgent_batch_size or "no smaller batch", max_prompt_tokens,
                 max_answer_tokens, aging, ", shortest remaining first inside a class" if within_class else "")
     engine = Engine(model, config, device=device)
-    return InferenceService(engine, tokenizer, store or RequestStore(worker_name), max_answer_tokens=max_answer_tokens,
+    return InferenceService(engine, tokenizer, store, max_answer_tokens=max_answer_tokens,
                             resend_interval=resend_interval, answer_sampling=answer_sampling,
                             card_check=card_check)

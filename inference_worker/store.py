@@ -99,6 +99,7 @@ class RequestStore:
         self.worker_name = worker_name or settings.TRIAGE_WORKER_NAME or f"{socket.gethostname()}:{os.getpid()}"
         self.lease_seconds = lease_seconds or settings.TRIAGE_WORKER_LEASE_S
         self._tokens = {}          # request id -> fencing token of this worker's claim on it
+        self._gpu = None           # the GpuHold of the GPU this worker runs on, when it chose one
         self._renewed = time.monotonic()
         self.inbox = worker_link.WorkerInbox()
 
@@ -211,6 +212,15 @@ class RequestStore:
         finally:
             connections.close_all()
 
+    def hold_gpu(self, gpu_count):
+        """The index of a GPU of this machine that no other live worker holds (kept until close), or None."""
+        from django.conf import settings
+
+        from triage_site.dispatch import gpu_slots
+
+        self._gpu = gpu_slots.hold_free_gpu(settings.TRIAGE_GPU_POOL, gpu_count)
+        return None if self._gpu is None else self._gpu.index
+
     def resend_unclassified(self, older_than_seconds):
         return self._tasks.resend_unclassified(older_than_seconds=older_than_seconds)
 
@@ -218,4 +228,6 @@ class RequestStore:
         from django.db import connections
 
         self.inbox.close()
+        if self._gpu is not None:
+            self._gpu.release()
         connections.close_all()

@@ -5,6 +5,7 @@ layer and Celery in eager mode. With DATABASE_URL / REDIS_URL set it runs the re
 stack: PostgreSQL through psycopg 3, Redis as Celery broker and channel layer.
 """
 import os
+import socket
 import tempfile
 from pathlib import Path
 
@@ -213,6 +214,9 @@ TRIAGE_WORKER_LEASE_S = float(os.environ.get("TRIAGE_WORKER_LEASE_S", "10"))
 if not TRIAGE_WORKER_LEASE_S > 0:
     raise ImproperlyConfigured(f"TRIAGE_WORKER_LEASE_S must be a positive number of seconds, got {TRIAGE_WORKER_LEASE_S}")
 TRIAGE_WORKER_NAME = os.environ.get("TRIAGE_WORKER_NAME", "").strip()  # default: host:pid
+# The machine whose GPUs a worker shares with the other workers of the same pool (docs/cluster.md); every
+# replica of a Compose service must name the same pool, workers on other machines another.
+TRIAGE_GPU_POOL = os.environ.get("TRIAGE_GPU_POOL", "").strip() or socket.gethostname()
 # Engine sizes. None ("auto", the default where shown): the worker picks by device, from measurements
 # (inference_worker/build.py: CPU and CUDA defaults, benchmarks/cpu_batch.py).
 TRIAGE_MAX_ANSWER_TOKENS = env_int("TRIAGE_MAX_ANSWER_TOKENS", None)       # CPU 200, CUDA 400

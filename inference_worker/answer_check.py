@@ -37,6 +37,9 @@ class MemoryStore:
     worker_name: str = "evaluate_guidance"
     inbox: _NoWakeUps = field(default_factory=_NoWakeUps)
 
+    def hold_gpu(self, gpu_count):  # an evaluation runs alone: the first GPU is its own
+        return 0
+
     def other_workers_alive(self):  # one worker: it claims every queued request
         return False
 

@@ -39,24 +39,20 @@ def worker_device(requested, store):
     import torch
 
     device = pick_device(requested)
-    if device != "cuda" or torch.cuda.device_count() < 2 or not hasattr(store, "hold_gpu"):
+    count = torch.cuda.device_count() if device == "cuda" else 0
+    if count < 2:
         return device
-    count = torch.cuda.device_count()
     index = store.hold_gpu(count)
     if index is None:
+        from django.conf import settings
+
         from .store import WorkerRefused
 
         raise WorkerRefused(f"all {count} GPUs of this machine are held by other workers of GPU pool "
-                            f"{_gpu_pool()!r}; start fewer workers than GPUs, or give each machine its own "
-                            "TRIAGE_GPU_POOL (docs/cluster.md)")
+                            f"{settings.TRIAGE_GPU_POOL!r}; start fewer workers than GPUs, or give each machine its "
+                            "own TRIAGE_GPU_POOL (docs/cluster.md)")
     torch.cuda.set_device(index)  # streams, CUDA graphs and kernels use the current device
     return f"cuda:{index}"
-
-
-def _gpu_pool():
-    from django.conf import settings
-
-    return settings.TRIAGE_GPU_POOL
 
 
 def device_defaults(device):

@@ -198,3 +198,23 @@ def test_load_models_loads_the_encoder_and_stores_nothing(monkeypatch):
     tasks.load_models()
     assert encoder.configured_name() in encoder._cache
     assert not MedicalRequest.objects.exists()
+
+
+def test_a_batch_encodes_each_clause_once_for_urgency_and_cards_alike(loaded_model, notified, monkeypatch):
+    """The finding matcher and the card trigger read the same clauses; encoding them twice cost Celery a
+    third of its throughput under load (docs/reliability.md)."""
+    from triage_site.classification import encoder
+
+    real, encoded = encoder._encode, []
+
+    def recording(texts, name, batch_size):
+        encoded.extend(texts)
+        return real(texts, name, batch_size)
+
+    monkeypatch.setattr(encoder, "_encode", recording)
+    requests = [new("my father collapsed, he is not breathing"), new("chest pain and sweating, he looks grey")]
+    tasks.classify_and_record([r.pk for r in requests], leader_id=requests[0].pk)
+    assert "he is not breathing" in encoded and len(encoded) == len(set(encoded))
+    for medical_request in requests:
+        medical_request.refresh_from_db()
+        assert medical_request.status == Status.QUEUED and medical_request.cards

@@ -16,11 +16,13 @@ from benchmarks.launch import wait_until
 from tests.support.report import report
 from tests.support.stack import Stack
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1000)]
 
 RATE = float(os.environ.get("TRIAGE_LOAD_RATE", "50"))
 SECONDS = float(os.environ.get("TRIAGE_LOAD_SECONDS", "60"))
-DRAIN_LIMIT_S = 420
+# A bound on the wait, not a pass mark: the drain took 25-125 s on the development machine and more than 420 s
+# once on a CI machine about 2.5 times slower, where classification (one torch thread, niced) is the bottleneck.
+DRAIN_LIMIT_S = 600
 
 
 @pytest.fixture

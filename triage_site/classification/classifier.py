@@ -140,9 +140,10 @@ def classify_batch(texts, findings=None):
     from . import encoder
 
     started = time.perf_counter()
-    embeddings = encoder.encode(texts, encoder_name)
-    supports, clause_features = decision_points.assess_batch(texts, findings, encoder.encode_with(encoder_name),
-                                                              encoder_name)
+    with encoder.reusing_embeddings():  # a one-clause call is its own clause
+        embeddings = encoder.encode(texts, encoder_name)
+        supports, clause_features = decision_points.assess_batch(texts, findings,
+                                                                  encoder.encode_with(encoder_name), encoder_name)
     forced = [decision_points.most_urgent(found) for found in supports]
     probabilities, length_probabilities = head.predict(texts, embeddings, forced, clause_features)
     decided = head.decide(probabilities)

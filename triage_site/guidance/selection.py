@@ -122,15 +122,35 @@ def phrase_triggers_batch(texts, clauses, encode, encoder_name):
     return results
 
 
-def learned_triggers_batch(texts, clauses, encoder_name):
-    """{card id: probability} per text, for the cards the learned head gives card_head.THRESHOLD or more;
-    nothing when its artefact cannot load."""
+def head_probabilities_batch(texts, clauses, encoder_name):
+    """{card id: probability} per text, for every card the learned head knows; None per text when its artefact
+    cannot load."""
     head = card_head.HEAD.get(encoder_name)
     if head is None:
-        return [{} for _ in texts]
-    probabilities = head.probabilities(texts, [vectors for _, vectors in clauses])
-    return [{card_id: round(p, 3) for card_id, p in found.items() if p >= card_head.THRESHOLD and card_id in CARDS}
-            for found in probabilities]
+        return [None for _ in texts]
+    return head.probabilities(texts, [vectors for _, vectors in clauses])
+
+
+def learned_triggers(probabilities, threshold=None):
+    """The cards the head gives card_head.THRESHOLD or more, with that strength."""
+    threshold = card_head.THRESHOLD if threshold is None else threshold
+    return {card_id: round(p, 3) for card_id, p in (probabilities or {}).items() if p >= threshold and card_id in CARDS}
+
+
+def rule_cards(sources):
+    """The cards a red-flag rule cited by the decision points names."""
+    return {card.id for card in CARDS.values() if set(card.triggers.rules) & set(sources)}
+
+
+def overruled(strengths, probabilities, kept, veto_below=None):
+    """`strengths` without the cards the head, reading the whole call, gives less than card_head.VETO_BELOW: a
+    phrase, word or finding sees one clause, the head sees them all. A card a red-flag rule names (`kept`) stays:
+    the rules are hand-written and precise. Nothing is overruled without the head."""
+    veto_below = card_head.VETO_BELOW if veto_below is None else veto_below
+    if probabilities is None or not veto_below:
+        return strengths
+    return {card_id: strength for card_id, strength in strengths.items()
+            if card_id in kept or probabilities.get(card_id, 1.0) >= veto_below}
 
 
 def choose(text, level, strengths):
@@ -159,9 +179,10 @@ def triggers_batch(texts, sources, encode=None, encoder_name=None):
         return [exact_triggers(text, set(cited)) for text, cited in zip(texts, sources)]
     clauses = clause_vectors_batch(texts, encode)
     by_phrase = phrase_triggers_batch(texts, clauses, encode, encoder_name)
-    learned = learned_triggers_batch(texts, clauses, encoder_name)
-    return [_strongest(phrased, taught, exact_triggers(text, set(cited)))
-            for text, cited, phrased, taught in zip(texts, sources, by_phrase, learned)]
+    probabilities = head_probabilities_batch(texts, clauses, encoder_name)
+    return [overruled(_strongest(phrased, learned_triggers(probs), exact_triggers(text, set(cited))), probs,
+                      rule_cards(cited))
+            for text, cited, phrased, probs in zip(texts, sources, by_phrase, probabilities)]
 
 
 def _strongest(*found):

@@ -2,7 +2,9 @@
 
 A specific card is chosen when the classifier's decision points name one of its trigger findings or rules,
 when one of its trigger words appears, or when a clause of the call means one of its trigger phrases
-(sentence embeddings, the clause's single nearest card, not negated or resolved by ConText). It must suit
+(sentence embeddings, the clause's single nearest card, not negated or resolved by ConText), or when the
+learned head (card_head), reading the whole call, gives it card_head.THRESHOLD or more; the head also
+overrules a one-clause trigger for a card it all but rules out, never a red-flag rule's. It must suit
 the patient's age and the request's level; at most MAX_CARDS are shown, strongest first. A request that no
 specific card fits gets its level's fallback card, and a level 0-1 request always gets one that says
 "send help now"."""

@@ -32,32 +32,23 @@ def main(argv=None):
     import django
 
     django.setup()
-    from triage_site.classification import classifier
-    from triage_site.guidance import card_head, evaluation, selection
-    from triage_site.guidance.clauses import clause_vectors_batch
+    from benchmarks.card_veto import triggers
+    from triage_site.guidance import evaluation, selection
 
     rows = evaluation.read_rows(args.data)
     texts = [row["text"] for row in rows]
-    results = classifier.classify_batch(texts)
-    levels = [result.urgency for result in results]
-    sources = [selection.sources_of(result.detail) for result in results]
-    encode, encoder_name = selection._encoder()
-    clauses = clause_vectors_batch(texts, encode)
-    phrased = selection.phrase_triggers_batch(texts, clauses, encode, encoder_name)
-    exact = [selection.exact_triggers(text, set(cited)) for text, cited in zip(texts, sources)]
-    probabilities = selection.head_probabilities_batch(texts, clauses, encoder_name)
-    ruled = [selection.rule_cards(cited) for cited in sources]
+    found, levels, encoder_name = triggers(rows)
+    probabilities = selection.head_probabilities_batch(texts, [vectors for vectors, *_ in found], encoder_name)
 
     table = []
     for with_phrases in (True, False):
         for threshold in (None, *THRESHOLDS):
             for veto in VETOES if threshold is not None else (0.0,):
                 chosen = []
-                for text, level, p, e, probs, kept in zip(texts, levels, phrased, exact, probabilities, ruled):
-                    taught = selection.learned_triggers(probs, threshold) if threshold is not None else {}
-                    strengths = selection._strongest(p if with_phrases else {}, taught, e)
-                    strengths = selection.overruled(strengths, probs, kept, veto) if veto else strengths
-                    chosen.append(selection.choose(text, level, strengths))
+                for row, level, (_, phrase, exact, kept), probs in zip(rows, levels, found, probabilities):
+                    strengths = selection.combined(phrase if with_phrases else {}, exact,
+                                                   probs if threshold is not None else None, kept, threshold, veto)
+                    chosen.append(selection.choose(row["text"], level, strengths))
                 figures = evaluation.figures(rows, levels, chosen, 0.0)
                 table.append({"phrases": with_phrases, "head_threshold": threshold, "veto_below": veto,
                               "levels_0_1": figures["levels_0_1_cards"], "overall": figures["overall"],

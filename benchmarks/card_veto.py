@@ -32,22 +32,25 @@ def fold_of(scenario, folds):
 
 
 def triggers(rows):
-    """Per row: (clause embeddings, phrase triggers, word/finding/rule triggers, red-flag rule cards)."""
+    """(per row: (clause embeddings, phrase triggers, word/finding/rule triggers, red-flag rule cards), the
+    classifier's level per row, the encoder's name). Shared with benchmarks/card_threshold.py."""
     from triage_site.classification import classifier, encoder
     from triage_site.guidance import selection
     from triage_site.guidance.clauses import clause_vectors_batch
 
     encode, encoder_name = selection._encoder()
-    found = []
+    found, levels = [], []
     for start in range(0, len(rows), BATCH):
         texts = [row["text"] for row in rows[start:start + BATCH]]
         with encoder.reusing_embeddings():
-            cited = [selection.sources_of(result.detail) for result in classifier.classify_batch(texts)]
+            results = classifier.classify_batch(texts)
             clauses = clause_vectors_batch(texts, encode)
             phrased = selection.phrase_triggers_batch(texts, clauses, encode, encoder_name)
+        cited = [selection.sources_of(result.detail) for result in results]
+        levels += [result.urgency for result in results]
         found += [(vectors, phrase, selection.exact_triggers(text, set(sources)), selection.rule_cards(sources))
                   for text, (_, vectors), phrase, sources in zip(texts, clauses, phrased, cited)]
-    return found, encoder_name
+    return found, levels, encoder_name
 
 
 def out_of_fold(rows, found, encoder_name, folds):
@@ -70,8 +73,7 @@ def score(rows, found, probabilities, threshold, veto):
     chosen = []
     for i in tested:
         _, phrase, exact, kept = found[i]
-        strengths = selection._strongest(phrase, selection.learned_triggers(probabilities[i], threshold), exact)
-        strengths = selection.overruled(strengths, probabilities[i], kept, veto) if veto else strengths
+        strengths = selection.combined(phrase, exact, probabilities[i], kept, threshold, veto)
         chosen.append(selection.choose(rows[i]["text"], rows[i]["label"], strengths))
     figures = evaluation.figures([rows[i] for i in tested], [rows[i]["label"] for i in tested], chosen, 0.0)
     return {"head_threshold": threshold, "veto_below": veto, "rows": len(tested),
@@ -91,7 +93,7 @@ def main(argv=None):
     from triage_site.guidance import card_head
 
     rows = card_head.read_rows(card_head.training_paths())
-    found, encoder_name = triggers(rows)
+    found, _, encoder_name = triggers(rows)
     probabilities = out_of_fold(rows, found, encoder_name, args.folds)
     table = [score(rows, found, probabilities, threshold, veto) for threshold in THRESHOLDS for veto in VETOES]
     print(f"out of fold on {table[0]['rows']} of {len(rows)} training rows ({args.folds} folds by scenario)")

@@ -124,13 +124,13 @@ def phrase_triggers_batch(texts, clauses, encode, encoder_name):
     return results
 
 
-def head_probabilities_batch(texts, clauses, encoder_name):
+def head_probabilities_batch(texts, clause_vectors, encoder_name):
     """{card id: probability} per text, for every card the learned head knows; None per text when its artefact
-    cannot load."""
+    cannot load. `clause_vectors`: each text's clause embeddings."""
     head = card_head.HEAD.get(encoder_name)
     if head is None:
         return [None for _ in texts]
-    return head.probabilities(texts, [vectors for _, vectors in clauses])
+    return head.probabilities(texts, clause_vectors)
 
 
 def learned_triggers(probabilities, threshold=None):
@@ -181,10 +181,16 @@ def triggers_batch(texts, sources, encode=None, encoder_name=None):
         return [exact_triggers(text, set(cited)) for text, cited in zip(texts, sources)]
     clauses = clause_vectors_batch(texts, encode)
     by_phrase = phrase_triggers_batch(texts, clauses, encode, encoder_name)
-    probabilities = head_probabilities_batch(texts, clauses, encoder_name)
-    return [overruled(_strongest(phrased, learned_triggers(probs), exact_triggers(text, set(cited))), probs,
-                      rule_cards(cited))
+    probabilities = head_probabilities_batch(texts, [vectors for _, vectors in clauses], encoder_name)
+    return [combined(phrased, exact_triggers(text, set(cited)), probs, rule_cards(cited))
             for text, cited, phrased, probs in zip(texts, sources, by_phrase, probabilities)]
+
+
+def combined(phrased, exact, probabilities, kept, threshold=None, veto_below=None):
+    """One call's card strengths: the strongest of its phrase, learned and exact triggers, less what the head
+    overrules. The thresholds default to card_head's; the benchmarks that chose them pass others."""
+    return overruled(_strongest(phrased, learned_triggers(probabilities, threshold), exact), probabilities, kept,
+                     veto_below)
 
 
 def _strongest(*found):

@@ -30,10 +30,22 @@ def test_rules_never_lower_the_model(loaded_model):
             assert result.urgency <= result.rule_urgency
 
 
-def test_cost_sensitive_decision_prefers_the_more_urgent_when_unsure(loaded_model):
+def test_cost_sensitive_decision_prefers_the_more_urgent_when_a_life_threat_is_possible(loaded_model):
     head, _ = loaded_model
-    assert list(head.decide([[0, 0, 0.45, 0.55, 0]])) == [2]  # close call: the more urgent level
+    assert list(head.decide([[0, 0.3, 0.7, 0, 0]])) == [1]  # 30% of high risk: the more urgent level
+    assert list(head.decide([[0.25, 0, 0, 0.75, 0]])) == [0]
+    assert list(head.decide([[0, 0, 0.45, 0.55, 0]])) == [3]  # between two non-urgent levels: the likelier
     assert list(head.decide([[0, 0, 0.05, 0.95, 0]])) == [3]  # clear: the likely level
+
+
+def test_missing_a_life_threat_costs_more_than_missing_a_minor_level():
+    from triage_site.classification import head
+
+    cost = head.cost_matrix(6.0, 0.75)
+    assert cost[0, 0] == 0 and cost[1, 2] == 6.0 and cost[0, 2] == 12.0  # true 0-1 sent less urgent
+    assert cost[2, 3] == 0.75 and cost[2, 4] == 1.5                      # true 2-4 sent less urgent
+    assert cost[3, 1] == 2.0                                             # over-triage: 1 a level
+    assert (head.cost_matrix(2.0) == head.cost_matrix(2.0, 2.0)).all()   # one cost: the same for all levels
 
 
 def test_fallback_when_model_cannot_load(model_unavailable):
@@ -88,3 +100,14 @@ def test_a_material_chance_of_a_life_threat_is_taken_and_flagged(probs, model_le
     assert result.urgency == expected and result.needs_review is review
     if review:
         assert "a dispatcher should confirm" in result.detail["reasoning"]
+
+
+@pytest.mark.parametrize("probs, model_level, says", [
+    ([0.0, 0.3, 0.7, 0.0, 0.0], 1, "chose the more urgent level 1"),
+    ([0.0, 0.0, 0.5, 0.45, 0.05], 3, "Unsure between levels 2 and 3: chose the less urgent"),
+])
+def test_the_reasoning_says_which_way_an_unsure_choice_went(probs, model_level, says):
+    from triage_site.classification import rules
+
+    result = classifier._combine(rules.RuleResult(), [], probs, model_level, 100.0, _Head(), 1.0, (0.45, 0.9))
+    assert result.urgency == model_level and says in result.detail["reasoning"]

@@ -31,7 +31,7 @@ from . import decision_points, length, rules
 logger = logging.getLogger(__name__)
 # The head's probability of levels 0-1 together above which a less urgent choice is raised and flagged.
 # Chosen by leave-scenario-out cross-validation on the training data (docs/classifier.md).
-MATERIAL_P = 0.07
+MATERIAL_P = 0.12
 
 
 @dataclass
@@ -177,9 +177,12 @@ def _combine(found, supports, probs, model_level, tokens, head, elapsed_ms, thre
     notes = [support.sentence() for support in sorted(supports, key=lambda s: (s.level, s.point))]
     notes.append(f"Decision point C (resources needed), learned model: most likely level {top} "
                  f"({probs[top]:.0%}), next {second} ({probs[second]:.0%}).")
-    if model_level != top:
-        notes.append(f"Unsure: chose the more urgent level {model_level} (under-triage costs "
-                     f"{head.under_cost:g}x over-triage).")
+    if model_level < top:
+        notes.append(f"Unsure: chose the more urgent level {model_level} (missing a life threat or high risk "
+                     f"costs {head.under_cost:g}x over-triage).")
+    elif model_level > top:
+        notes.append(f"Unsure between levels {top} and {model_level}: chose the less urgent, because calling a "
+                     "non-urgent request urgent takes a place that an emergency needs.")
     upward = unsure_upward(probs, model_level, material)
     chosen = model_level if upward is None else upward
     if upward is not None and (forced is None or forced > upward):

@@ -46,7 +46,7 @@ def evaluate(rows, classify_one=None):
     return report
 
 
-def cross_validate(rows, encoder_name=None, folds=10, under_cost=None, c=None):
+def cross_validate(rows, encoder_name=None, folds=10, under_cost=None, c=None, minor_under_cost=None):
     """Leave-scenario-out cross-validation: the rows are split by `scenario` into `folds` groups, and every
     row is classified by a head that never saw any phrasing of its scenario. Returns the same report as
     `evaluate` (without latency)."""
@@ -56,6 +56,7 @@ def cross_validate(rows, encoder_name=None, folds=10, under_cost=None, c=None):
 
     encoder_name = encoder_name or encoder.configured_name()
     under_cost = head_module.DEFAULT_UNDER_COST if under_cost is None else under_cost
+    minor_under_cost = head_module.DEFAULT_MINOR_UNDER_COST if minor_under_cost is None else minor_under_cost
     c = head_module.DEFAULT_C if c is None else c
     embeddings, supports, clause_features = head_module.prepared(rows, encoder_name)
     forced = head_module.forced_levels(supports)
@@ -68,7 +69,8 @@ def cross_validate(rows, encoder_name=None, folds=10, under_cost=None, c=None):
         vectorizer, urgency_model, length_model = head_module.fit(
             train_rows, embeddings[train_index], [forced[i] for i in train_index], clause_features[train_index], c)
         fold_head = head_module.UrgencyHead(vectorizer, urgency_model, length_model, dict(length.BUCKET_TOKENS),
-                                            encoder_name, "cv", "", under_cost)
+                                            encoder_name, "cv", "", under_cost,
+                                            minor_under_cost=minor_under_cost)
         test_texts = [texts[i] for i in test_index]
         probabilities, length_probabilities = fold_head.predict(test_texts, embeddings[test_index],
                                                                 [forced[i] for i in test_index],

@@ -10,8 +10,10 @@ answer-length bucket (see `length.py`).
 
 Decision: cost-sensitive. With class probabilities p, the chosen level minimises the expected
 cost sum_true p[true] * cost[true, pred], where predicting a level LESS urgent than the truth
-costs `under_cost` per level and a MORE urgent one costs 1 per level. With under_cost > 1, when
-the model is unsure between two neighbouring levels it picks the more urgent one.
+costs `under_cost` per level when the truth is a life threat or high risk (levels 0-1),
+`minor_under_cost` per level when it is not (levels 2-4), and a MORE urgent one costs 1 per level.
+Missing a life threat is the error that does harm; over-triaging a sprain to "urgent" takes a
+place that a real emergency needs, so the two costs differ.
 
 The artefact (`data/classifier/model/urgency_head.joblib`, plus a readable `urgency_head.json`) carries a
 version string, the encoder name and the SHA-256 of the training files and of the feature libraries
@@ -44,14 +46,20 @@ SECOND_INDEPENDENT_PATH = DATA_DIR / "independent" / "second.jsonl"
 INDEPENDENT_PATHS = (INDEPENDENT_PATH, SECOND_INDEPENDENT_PATH)
 HEAD_SCHEMA = "2"
 # Chosen by leave-scenario-out cross-validation on the training data (docs/classifier.md), never on the
-# independent sets: under-triage costs 2 times over-triage per level; C is the inverse regularisation.
-DEFAULT_UNDER_COST = 2.0
+# independent sets: under-triage of levels 0-1 costs 6 times over-triage per level, of levels 2-4 0.75
+# times; C is the inverse regularisation.
+DEFAULT_UNDER_COST = 6.0
+DEFAULT_MINOR_UNDER_COST = 0.75
 DEFAULT_C = 16.0
+# The classifier's training data beyond its own parts: the card trigger's parts 5-8, written by four more
+# helpers, each row with its urgency and scenario. Parts 1-4 carry no scenario (so leave-scenario-out could
+# not keep their paraphrases apart) and lean to level 0; with them, leave-scenario-out got worse.
+CARD_TRAINING_PARTS = [DATA_DIR.parent / "guidance" / "train" / f"part{k}.jsonl" for k in range(5, 9)]
 
 
 def training_paths():
-    """The default training data: the generated set and every written part."""
-    return [TRAIN_PATH, *sorted(WRITTEN_DIR.glob("*.jsonl"))]
+    """The default training data: the generated set, every written part and the card trigger's parts 5-8."""
+    return [TRAIN_PATH, *sorted(WRITTEN_DIR.glob("*.jsonl")), *CARD_TRAINING_PARTS]
 
 
 class HeadUnavailable(RuntimeError):
@@ -60,6 +68,13 @@ class HeadUnavailable(RuntimeError):
 
 class EvaluationLeak(ValueError):
     """Training data holds a text of the independent evaluation set, which would flatter every figure."""
+
+
+def file_label(path):
+    """A training file's name relative to data/, so that parts of two folders cannot be confused."""
+    path = Path(path).resolve()
+    root = DATA_DIR.parent.resolve()
+    return str(path.relative_to(root)) if path.is_relative_to(root) else path.name
 
 
 def read_jsonl(path):
@@ -100,12 +115,15 @@ def forced_level_features(forced_levels):
     return out
 
 
-def cost_matrix(under_cost, levels=NUM_LEVELS):
-    """cost[true, pred]: under-triage (pred > true) costs `under_cost` a level, over-triage 1."""
+def cost_matrix(under_cost, minor_under_cost=None, levels=NUM_LEVELS):
+    """cost[true, pred]: under-triage (pred > true) costs `under_cost` a level for a true level 0-1 and
+    `minor_under_cost` (default: the same) for 2-4; over-triage costs 1 a level."""
+    minor_under_cost = under_cost if minor_under_cost is None else minor_under_cost
     cost = np.zeros((levels, levels))
     for true in range(levels):
         for pred in range(levels):
-            cost[true, pred] = under_cost * (pred - true) if pred > true else (true - pred)
+            per_level = under_cost if true <= 1 else minor_under_cost
+            cost[true, pred] = per_level * (pred - true) if pred > true else (true - pred)
     return cost
 
 
@@ -120,6 +138,8 @@ class UrgencyHead:
     train_sha256: str
     under_cost: float = DEFAULT_UNDER_COST
     meta: dict = field(default_factory=dict)
+    # None: as under_cost (artefacts saved before the two costs were split).
+    minor_under_cost: float | None = None
 
     def features(self, texts, embeddings, forced_levels, clause_features):
         return features(self.vectorizer, texts, embeddings, forced_levels, clause_features)
@@ -134,7 +154,7 @@ class UrgencyHead:
     def decide(self, probabilities):
         """Cost-sensitive level per row: unsure between two levels -> the more urgent one."""
         # expected[i, pred] = sum_true p[i, true] * cost[true, pred]
-        expected = np.asarray(probabilities) @ cost_matrix(self.under_cost)
+        expected = np.asarray(probabilities) @ cost_matrix(self.under_cost, self.minor_under_cost)
         return expected.argmin(axis=1)
 
     def expected_tokens(self, length_probabilities):
@@ -207,7 +227,8 @@ def fit(rows, embeddings, forced_levels, clause_features, c=DEFAULT_C):
             LogisticRegression(C=c, max_iter=5000).fit(x, buckets))
 
 
-def train(paths=None, encoder_name=None, under_cost=DEFAULT_UNDER_COST, c=DEFAULT_C):
+def train(paths=None, encoder_name=None, under_cost=DEFAULT_UNDER_COST, c=DEFAULT_C,
+          minor_under_cost=DEFAULT_MINOR_UNDER_COST):
     """Fit the head on the JSONL files `paths` (text, label, length_bucket); returns an UrgencyHead."""
     from . import encoder, length
 
@@ -220,10 +241,12 @@ def train(paths=None, encoder_name=None, under_cost=DEFAULT_UNDER_COST, c=DEFAUL
     sha = hashlib.sha256(b"".join(Path(path).read_bytes() for path in [*paths, *feature_library_paths()])).hexdigest()
     head = UrgencyHead(vectorizer=vectorizer, urgency_model=urgency_model, length_model=length_model,
                        length_tokens=dict(length.BUCKET_TOKENS), encoder_name=encoder_name,
-                       version=f"{HEAD_SCHEMA}.{sha[:10]}", train_sha256=sha, under_cost=under_cost)
-    head.meta = {"version": head.version, "encoder": encoder_name, "train_files": [p.name for p in paths],
+                       version=f"{HEAD_SCHEMA}.{sha[:10]}", train_sha256=sha, under_cost=under_cost,
+                       minor_under_cost=minor_under_cost)
+    head.meta = {"version": head.version, "encoder": encoder_name, "train_files": [file_label(p) for p in paths],
                  "feature_libraries": [p.name for p in feature_library_paths()],
-                 "train_sha256": sha, "train_rows": len(rows), "under_cost": under_cost, "C": c,
+                 "train_sha256": sha, "train_rows": len(rows), "under_cost": under_cost,
+                 "minor_under_cost": minor_under_cost, "C": c,
                  "features": "embedding + char 3-5-gram and word 1-2-gram tf-idf + decision-point level one-hot + finding scores + max-pooled clause embeddings",
                  "length_tokens": head.length_tokens}
     return head

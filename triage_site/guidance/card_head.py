@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from triage_site.classification.head import (
-    INDEPENDENT_PATHS, WRITTEN_DIR, load_artifact, read_jsonl, refuse_evaluation_texts,
+    INDEPENDENT_PATHS, WRITTEN_DIR, file_label, load_artifact, read_jsonl, refuse_evaluation_texts,
 )
 
 from .cards import CARDS_PATH, FALLBACKS
@@ -58,13 +58,6 @@ def training_paths():
     card_labelled = [path for path in sorted(WRITTEN_DIR.glob("*.jsonl"))
                      if all("cards" in row for row in read_jsonl(path))]
     return [*sorted(TRAIN_DIR.glob("*.jsonl")), *card_labelled]
-
-
-def file_label(path):
-    """A training file's name relative to data/, so that parts of two folders cannot be confused."""
-    path = Path(path).resolve()
-    root = DATA_DIR.parent.resolve()
-    return str(path.relative_to(root)) if path.is_relative_to(root) else path.name
 
 
 def refuse_held_out(texts):

@@ -16,7 +16,9 @@ class Command(BaseCommand):
         parser.add_argument("--out", default=str(head.ARTIFACT_PATH), help="artefact path (.joblib)")
         parser.add_argument("--encoder", default=None, help="encoder name / HF id / path (default: setting)")
         parser.add_argument("--under-cost", type=float, default=head.DEFAULT_UNDER_COST,
-                            help="cost of under-triage per level relative to over-triage")
+                            help="cost per level of under-triaging a level 0-1 request, relative to over-triage")
+        parser.add_argument("--minor-under-cost", type=float, default=head.DEFAULT_MINOR_UNDER_COST,
+                            help="cost per level of under-triaging a level 2-4 request, relative to over-triage")
         parser.add_argument("--C", type=float, default=head.DEFAULT_C, help="inverse regularisation strength")
         parser.add_argument("--lengths-from-db", action="store_true",
                             help="refit only the answer-length model of the current head (--out) on the answers "
@@ -29,7 +31,8 @@ class Command(BaseCommand):
             return self._refit_lengths(options)
         try:
             trained = head.train(options["data"], encoder_name=options["encoder"],
-                                 under_cost=options["under_cost"], c=options["C"])
+                                 under_cost=options["under_cost"], c=options["C"],
+                                 minor_under_cost=options["minor_under_cost"])
         except head.EvaluationLeak as exc:
             raise CommandError(str(exc)) from exc
         out = Path(options["out"])

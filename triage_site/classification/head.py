@@ -152,7 +152,8 @@ class UrgencyHead:
         return _full_proba(self.urgency_model, x, NUM_LEVELS), self.length_model.predict_proba(x)
 
     def decide(self, probabilities):
-        """Cost-sensitive level per row: unsure between two levels -> the more urgent one."""
+        """Cost-sensitive level per row: a possible life threat or high risk -> the more urgent level; unsure
+        between two of levels 2-4 -> the likelier, ties to the less urgent (minor_under_cost < 1)."""
         # expected[i, pred] = sum_true p[i, true] * cost[true, pred]
         expected = np.asarray(probabilities) @ cost_matrix(self.under_cost, self.minor_under_cost)
         return expected.argmin(axis=1)

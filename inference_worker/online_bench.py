@@ -25,6 +25,7 @@ from scheduler.metrics import per_class_summary_columns
 from scheduler.targets import first_token_targets
 from scheduler.workload import WorkloadSpec, generate_workload
 
+from .build import device_defaults
 from .engine import Engine, EngineConfig
 
 REFERENCE_SETTING = "A100_4B"
@@ -47,16 +48,17 @@ def model_len(args) -> int:
     return 2 * args.max_len + 16
 
 
-def engine_config(args, policy: str) -> EngineConfig:
+def engine_config(args, policy: str, device) -> EngineConfig:
     return EngineConfig(policy=policy, max_batch_size=args.max_batch_size, token_budget=args.token_budget,
                         kv_block_size=16, kv_cache_fraction=args.kv_fraction, max_model_len=model_len(args),
-                        eos_token_ids=(), aging=args.aging, within_class_preemption=args.within_class_preemption)
+                        eos_token_ids=(), aging=args.aging, within_class_preemption=args.within_class_preemption,
+                        prefill_token_weight=device_defaults(str(device)).prefill_token_weight)
 
 
 def measure_time_scale(model, args, device) -> dict:
     """This engine's decode step at the benchmark's batch size, prompt max_len/2, over the reference cost model's."""
     batch, prompt_len = args.max_batch_size, max(1, args.max_len // 2)
-    engine = Engine(model, engine_config(args, "fcfs"), device=device)
+    engine = Engine(model, engine_config(args, "fcfs", device), device=device)
     for i in range(batch):
         engine.add_request(("calibrate", i), [5 + (i + j) % 50 for j in range(prompt_len)], 0, 16, 16)
     steps = []
@@ -74,7 +76,7 @@ def measure_time_scale(model, args, device) -> dict:
 
 
 def run_engine(model, policy: str, requests, prompts, scale: float, args, device) -> dict:
-    engine = Engine(model, engine_config(args, policy), device=device)
+    engine = Engine(model, engine_config(args, policy, device), device=device)
     for i in range(3):  # allocator and kernels warm, not timed
         engine.add_request(("warm", i), [5 + j % 50 for j in range(args.max_len)], i, 8, 8)
     while engine.has_work():

@@ -64,6 +64,9 @@ def add_workload_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prefill-cost", choices=PREFILL_COSTS, default="sum",
                         help="sum: a step's prefill chunks cost one after another (default); longest: side by side at "
                              "the cost of the longest, as the paper's code charges them (for parity with it)")
+    parser.add_argument("--prefill-token-weight", type=_number(float, 0, 1), default=None,
+                        help="a prompt token's cost in decode steps, when ranking by remaining work (default: the "
+                             "setting's c2p/c2d, 0.0088 for A100_4B; 1 counts prompt and output tokens alike)")
     parser.add_argument("--trace", help="JSON-lines trace file to replay instead of generating a workload")
     parser.add_argument("--json", dest="json_path", help="write results as JSON to this file")
 
@@ -79,7 +82,8 @@ def params_from_args(args: argparse.Namespace, policy: str, seed: int, **overrid
         classifier_batch_size=args.classifier_batch_size, aging=args.aging, aging_bound=args.aging_bound,
         aging_mode=args.aging_mode, preemption=not args.no_preemption,
         within_class_preemption=args.within_class_preemption, within_class_min_gain=args.within_class_min_gain,
-        within_class_min_run=args.within_class_min_run, prefill_cost=args.prefill_cost, seed=seed, trace=args.trace,
+        within_class_min_run=args.within_class_min_run, prefill_cost=args.prefill_cost,
+        prefill_token_weight=args.prefill_token_weight, seed=seed, trace=args.trace,
         confusion=load_confusion(args.confusion) if args.confusion else None)
     for key, value in overrides.items():
         setattr(params, key, value)

@@ -141,7 +141,7 @@ def main(argv=None) -> int:
         parser.error("--aging is implied: compare always runs semantic with and without aging "
                      "(use --no-aging-variant to skip it)")
     try:
-        params_from_args(args, "fcfs", args.seeds[0])  # validate once before the long run
+        checked = params_from_args(args, "fcfs", args.seeds[0])  # validate once before the long run
         report = run_comparison(args, args.seeds, include_aging=not args.no_aging_variant)
     except (ValueError, OSError) as exc:
         parser.error(str(exc))
@@ -151,7 +151,8 @@ def main(argv=None) -> int:
     src = f"trace={args.trace}" if args.trace else (f"gap={args.user_request_gap} burst={args.max_concurrent_user_requests} "
                                                     f"gap_num={args.gap_num}")
     print(f"setting={args.setting} {src} seeds={report['seeds'][0]}..{report['seeds'][-1]} "
-          f"({len(report['seeds'])} workloads, requests pooled)")
+          f"({len(report['seeds'])} workloads, requests pooled) "
+          f"prefill_token_weight={checked.resolved_prefill_token_weight():.4g}")
     print("mean waiting (arrival -> first token), ratio to FCFS:")
     print(format_comparison(report, "mean_waiting"))
     print("mean end-to-end latency (arrival -> finish; the paper's 'waiting time'), ratio to FCFS:")

@@ -64,6 +64,7 @@ class Scheduler:
                              f"has only {self.config.kv_device_blocks}")
         self._arrivals += 1
         req.arrival_seq = self._arrivals
+        req.prefill_token_weight = self.config.prefill_token_weight
         self._requests[req.request_id] = req
         if self._aging_on:
             self._aging.track(req, len(self._waiting), self._admissions)

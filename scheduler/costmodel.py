@@ -33,6 +33,10 @@ class CostModel:
         """One batched decode step; context_sum = sum over decoding requests of their context incl. the new token."""
         return self.c2d + self.c1d * context_sum
 
+    def prefill_token_weight(self) -> float:
+        """A prompt token's marginal prefill cost in decode steps (the scheduler's unit of remaining work)."""
+        return self.c2p / self.c2d
+
     def recompute_cost_per_token(self, typical_context: int = 500) -> float:
         return self.prefill(typical_context) / typical_context
 

@@ -30,7 +30,7 @@ class SchedRequest:
         "first_token_time", "finish_time", "preemptions", "preempted_intervals", "cancelled",
         "arrival_seq", "estimated_output_tokens", "prefill_target", "device_blocks", "host_blocks",
         "steps_since_resume", "aged_levels", "admissions_at_arrival", "admissions_per_level",
-        "_preempted_at",
+        "prefill_token_weight", "_preempted_at",
     )
 
     def __init__(self, request_id, urgency: int, prompt_tokens: int, predicted_output_tokens: int,
@@ -69,6 +69,7 @@ class SchedRequest:
         self.aged_levels = 0                     # urgency levels gained by aging (see aging.py)
         self.admissions_at_arrival = 0
         self.admissions_per_level = 0.0
+        self.prefill_token_weight = 1.0          # set by Scheduler.add from its config
         self._preempted_at: float | None = None
 
     @property
@@ -77,10 +78,12 @@ class SchedRequest:
         return max(MOST_URGENT, self.urgency - self.aged_levels)
 
     @property
-    def predicted_remaining_work(self) -> int:
-        """Remaining prefill tokens plus predicted (re-estimated) remaining output tokens."""
+    def predicted_remaining_work(self) -> float:
+        """Predicted remaining time in decode steps: each output token is a step, each prompt token still to
+        (re)prefill a `prefill_token_weight` share of one. Counting both as tokens made a long prompt look as slow
+        as a long answer, when a prompt token costs ~1/100 of a decode step on a GPU."""
         prefill = self.prefill_target - self.computed_tokens if self.computed_tokens < self.prefill_target else 0
-        return prefill + max(1, self.estimated_output_tokens - self.generated_tokens)
+        return self.prefill_token_weight * prefill + max(1, self.estimated_output_tokens - self.generated_tokens)
 
     def __repr__(self) -> str:
         return (f"SchedRequest({self.request_id!r}, u={self.urgency}, p={self.prompt_tokens}, "

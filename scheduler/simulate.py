@@ -60,7 +60,8 @@ def main(argv=None) -> int:
         parser.error(str(exc))
     print(f"policy={params.policy} setting={params.setting} gap={params.user_request_gap} "
           f"burst={params.max_concurrent_user_requests} gap_num={params.gap_num} seed={params.seed} "
-          f"aging={params.aging} requests={result.num_requests}")
+          f"aging={params.aging} prefill_token_weight={params.resolved_prefill_token_weight():.4g} "
+          f"requests={result.num_requests}")
     print(format_table(result))
     if args.json_path:
         with open(args.json_path, "w", encoding="utf-8") as handle:

@@ -55,6 +55,7 @@ class SimulationParams:
     # "sum": a step's prefill chunks cost one after another (compute-bound, our default); "longest": they run side
     # by side at the cost of the longest, as the paper's code charges a prefill step (for parity runs only)
     prefill_cost: str = "sum"
+    prefill_token_weight: float | None = None  # SchedulerConfig's; None: the cost model's c2p / c2d
     seed: int = 0
     trace: str | None = None
     fast_forward: bool = True
@@ -87,6 +88,8 @@ class SimulationParams:
                f"prefill_cost must be one of {', '.join(PREFILL_COSTS)}, got {self.prefill_cost!r}")
         _check_int("within_class_min_gain", self.within_class_min_gain, 0)
         _check_int("within_class_min_run", self.within_class_min_run, 0)
+        _check(self.prefill_token_weight is None or 0 <= self.prefill_token_weight <= 1,
+               f"prefill_token_weight must be from 0 to 1, got {self.prefill_token_weight}")
         if self.confusion is not None:
             self.confusion = check_confusion(self.confusion, "confusion")
 
@@ -109,7 +112,13 @@ class SimulationParams:
                                recompute_cost_per_token=model.recompute_cost_per_token(),
                                preemption=self.preemption, within_class_preemption=self.within_class_preemption,
                                within_class_min_gain=self.within_class_min_gain,
-                               within_class_min_run=self.within_class_min_run)
+                               within_class_min_run=self.within_class_min_run,
+                               prefill_token_weight=self.resolved_prefill_token_weight())
+
+    def resolved_prefill_token_weight(self) -> float:
+        if self.prefill_token_weight is not None:
+            return self.prefill_token_weight
+        return SETTINGS[self.setting].prefill_token_weight()
 
 
 def _check(ok: bool, message: str) -> None:

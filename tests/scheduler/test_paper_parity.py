@@ -29,3 +29,12 @@ def test_replaying_them_semantic_serves_urgency_0_first_and_no_policy_is_worse_o
     within, _ = level0_and_overall("semantic", within_class_preemption=True, prefill_cost="longest")
     longest, _ = level0_and_overall("semantic", prefill_cost="longest")
     assert within <= longest <= semantic
+
+
+def test_ranking_by_remaining_time_serves_their_urgency_0_sooner_than_ranking_by_tokens():
+    """The default weighs a prompt token at the cost model's c2p/c2d of a decode step (0.0088 for A100_4B)."""
+    by_time, by_time_overall = level0_and_overall("semantic")
+    by_tokens, by_tokens_overall = level0_and_overall("semantic", prefill_token_weight=1.0)
+    assert by_time < by_tokens and by_time_overall < by_tokens_overall
+    params = SimulationParams(trace=str(TRACE))
+    assert round(params.scheduler_config().prefill_token_weight, 4) == 0.0088

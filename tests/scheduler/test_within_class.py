@@ -58,18 +58,18 @@ def test_other_classes_are_not_touched():
 
 
 def test_the_anti_thrashing_bounds_cut_preemptions_without_slowing_the_urgent():
-    """With under-predicted lengths, re-estimation keeps reshuffling who has the most work left: without a gain
-    and a minimum run the same requests are displaced again and again (each displacement is a KV move)."""
+    """With every length mispredicted by up to 90%, re-estimation keeps reshuffling who has the most work left:
+    without a gain and a minimum run the same requests are displaced again and again (each one a KV move)."""
     def run(gain, min_run):
         result = run_simulation(SimulationParams(
             policy="semantic", user_request_gap=0.05, max_concurrent_user_requests=30, gap_num=10,
-            length_error_rate=0.8, length_error_distance=0.5, seed=2, within_class_preemption=True,
+            length_error_rate=1.0, length_error_distance=0.9, seed=2, within_class_preemption=True,
             within_class_min_gain=gain, within_class_min_run=min_run)).to_dict()
         return result["preemptions"]["total"], result["per_class"]["0"]["e2e"]["mean"]
 
     unguarded, unguarded_level0 = run(0, 0)
     guarded, guarded_level0 = run(32, 8)
-    assert guarded * 3 <= unguarded, (guarded, unguarded)
+    assert guarded * 10 <= unguarded, (guarded, unguarded)
     assert guarded_level0 <= unguarded_level0 * 1.01
 
 

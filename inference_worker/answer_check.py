@@ -48,6 +48,9 @@ class MemoryStore:
         self.queue = []
         return [request for request in taken if request.request_id not in exclude_ids]
 
+    def prompt_cards(self):  # an evaluation's requests arrive at once: nothing to warm before them
+        return ()
+
     def open_urgencies(self, request_ids):
         return {rid: None for rid in request_ids if not self.outcomes[rid].finished}
 

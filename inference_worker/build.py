@@ -131,4 +131,4 @@ def build_service(*, model_name, device, policy, max_answer_tokens=None, model_c
     engine = Engine(model, config, device=device)
     return InferenceService(engine, tokenizer, store, max_answer_tokens=max_answer_tokens,
                             resend_interval=resend_interval, answer_sampling=answer_sampling,
-                            card_check=card_check)
+                            card_check=card_check, warm_cards=store.prompt_cards() if prefix_caching else ())

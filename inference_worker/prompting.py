@@ -36,6 +36,17 @@ def build_prompt_ids(tokenizer, text, location="", cards=()):
     return tokenizer(f"{system}\n\nCaller: {report}\n\nDispatcher guidance:\n")["input_ids"]
 
 
+def shared_prefix_ids(tokenizer, cards=()):
+    """The leading token ids of every prompt grounded in exactly these cards: what two different reports'
+    prompts have in common (the system text and the cards, up to where the report begins)."""
+    first = build_prompt_ids(tokenizer, "a", cards=cards)
+    second = build_prompt_ids(tokenizer, "b", cards=cards)
+    length = 0
+    while length < min(len(first), len(second)) and first[length] == second[length]:
+        length += 1
+    return first[:length]
+
+
 class AnswerText:
     """Decodes the growing answer and yields only what is new, so streaming never repeats text."""
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from .engine.sampling import SamplingParams
 from .guard import DegenerationGuard
-from .prompting import AnswerText, build_prompt_ids
+from .prompting import AnswerText, build_prompt_ids, shared_prefix_ids
 from .stop_strings import find_stop, partial_stop_length
 from .store import WorkerRefused
 
@@ -35,8 +35,11 @@ class ActiveRequest:
 class InferenceService:
     def __init__(self, engine, tokenizer, store, *, max_answer_tokens=400, reconcile_interval=1.0,
                  stream_interval=0.1, save_interval=1.0, heartbeat_interval=1.0, resend_interval=30.0,
-                 answer_sampling=None, card_check=True):
+                 answer_sampling=None, card_check=True, warm_cards=()):
         self.engine = engine
+        # protocol cards whose prompt prefix is prefilled into the prefix cache while the engine is idle, most
+        # urgent first, so that the first caller of each card does not pay for its ~300 tokens
+        self._cards_to_warm = list(warm_cards)
         # hold each answer until it follows one of its protocol cards, and withdraw it if it never does
         self.card_check = card_check
         # each answer's SamplingParams, from the TRIAGE_ANSWER_* settings (None: greedy); bad ones fail at start
@@ -105,6 +108,8 @@ class InferenceService:
             self.reconcile()
         if self.engine.has_work():
             self._step()
+        elif self._cards_to_warm:
+            self._warm_next_card()
         if time.monotonic() - self._last_heartbeat >= self.heartbeat_interval:
             self.heartbeat()
         if time.monotonic() - self._last_resend >= self.resend_interval:
@@ -112,6 +117,25 @@ class InferenceService:
             # The worker is the one process that always runs: it also re-sends requests
             # whose classification was never enqueued (broker outage) or was lost.
             self.store.resend_unclassified(older_than_seconds=self.resend_interval)
+
+    def _warm_next_card(self):
+        """One card's prompt prefix into the prefix cache (one prefill, while idle), until cached blocks would
+        pass half the KV pool: running requests evict cached blocks anyway, the least recently used first."""
+        card = self._cards_to_warm.pop(0)
+        prefix = shared_prefix_ids(self.tokenizer, [card])
+        stats = self.engine.stats()
+        blocks = -(-len(prefix) // stats["kv_block_size"])
+        if stats["kv_cached_blocks"] + blocks > stats["kv_blocks_total"] // 2:
+            logger.info("prefix cache: %d cards not warmed, half the KV pool is cached", len(self._cards_to_warm) + 1)
+            self._cards_to_warm.clear()
+            return
+        started = time.monotonic()
+        self._step_started = started
+        try:
+            cached = self.engine.warm_prefix(prefix)
+        finally:
+            self._step_started = None
+        logger.info("prefix cache: card %s warmed, %d tokens in %.2f s", card["id"], cached, time.monotonic() - started)
 
     # --- keeping the engine in step with the database --------------------------------------
     def _handle_event(self, event):

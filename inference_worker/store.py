@@ -159,6 +159,10 @@ class RequestStore:
     def _card_texts(self, references):
         return tuple(card.for_prompt() for card in self._guidance.shown_cards(references))
 
+    def prompt_cards(self):
+        """Every protocol card as the prompt shows it, the most urgent first (the order the worker warms them)."""
+        return tuple(card.for_prompt() for card in self._guidance.cards_most_urgent_first())
+
     def open_urgencies(self, request_ids):
         """Current urgency of each request among `request_ids` that is open and still this worker's (closed
         ones and lost claims are absent, so the service cancels them)."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from scheduler import KVLocation, PreemptAction, RequestState, SchedRequest, Scheduler, StepPlan, blocks_for
+from scheduler.urgency import LEAST_URGENT
 
 from .batch import StepBatch
 from .config import EngineConfig
@@ -132,6 +133,19 @@ class Engine:
                            max_output_tokens=int(max_new_tokens))
         self.sched.add(req)
         self.seqs[request_id] = Sequence(req, prompt, int(max_new_tokens), sampling or GREEDY)
+
+    def warm_prefix(self, token_ids: list[int]) -> int:
+        """Prefill ``token_ids`` alone (one token is generated and dropped) so that their full blocks stay in the
+        prefix cache for the requests that start with them. Only on an idle engine, and only with prefix caching.
+        Returns the tokens the cache now holds for them (whole blocks)."""
+        if self.seqs:
+            raise RuntimeError("warm_prefix needs an idle engine")
+        if not self.config.enable_prefix_caching:
+            return 0
+        self.add_request(("warm-prefix", hash(tuple(token_ids))), token_ids, LEAST_URGENT, 1, 1)
+        while self.seqs:
+            self.step()
+        return len(token_ids) // self.config.kv_block_size * self.config.kv_block_size
 
     def set_urgency(self, request_id, urgency: int) -> None:
         self.sched.set_urgency(request_id, urgency)

@@ -93,3 +93,11 @@ def test_an_unreadable_file_fails_with_its_path(tmp_path):
 
 def test_the_app_loads_the_library_at_start():
     assert selection.CARDS and "general_emergency" in selection.CARDS
+
+
+def test_the_worker_warms_the_send_help_now_cards_of_the_most_urgent_levels_first():
+    ordered = selection.cards_most_urgent_first()
+    assert sorted(card.id for card in ordered) == sorted(selection.CARDS)
+    keys = [(min(card.levels), not card.send_help_now) for card in ordered]
+    assert keys == sorted(keys) and keys[0] == (0, False)
+    assert ordered[-1].id == "self_care" or min(ordered[-1].levels) >= 3

@@ -240,3 +240,24 @@ def test_hit_taken_before_the_same_step_releases_the_old_table():
     kv.free("a")
     kv.device_free.check({})
     assert len(kv.device_free) == 6 and kv.device_free.num_cached == 2
+
+
+def test_a_warmed_prefix_serves_the_first_request_exactly(qwen):
+    """warm_prefix leaves the shared prompt's full blocks cached, so even the first request that starts with it
+    skips their prefill, and its answer is the same token for token."""
+    engine = make_engine(qwen, max_batch_size=4, token_budget=64, kv_device_blocks=100)
+    assert engine.warm_prefix(PREFIX) == 36
+    assert engine.stats()["kv_cached_blocks"] == 9 and not engine.has_work()
+    prompt = PREFIX + tokens(300, 5)
+    got = run(engine, [("first", prompt, 6, 0)])
+    assert got["first"] == reference(qwen, prompt, 6)
+    assert engine.stats()["prefix_cache_hit_tokens"] == 36
+    assert_clean(engine)
+    with pytest.raises(RuntimeError, match="idle"):
+        engine.add_request("busy", prompt, urgency=1, predicted_output_tokens=2, max_new_tokens=2)
+        engine.warm_prefix(PREFIX)
+
+
+def test_warm_prefix_does_nothing_without_the_cache(qwen):
+    engine = make_engine(qwen, cache=False, max_batch_size=4, token_budget=64, kv_device_blocks=100)
+    assert engine.warm_prefix(PREFIX) == 0 and engine.stats()["prefill_tokens"] == 0

@@ -132,3 +132,14 @@ def test_worker_resends_requests_stuck_before_classification(tiny_service_factor
     service.resend_interval = 0
     service.run_once()
     assert sent == [stuck.pk]
+
+
+def test_the_worker_warms_the_card_library_most_urgent_first_while_idle(tiny_service_factory):
+    from triage_site.guidance import selection
+
+    service = tiny_service_factory()
+    expected = [card.id for card in selection.cards_most_urgent_first()]
+    assert [card["id"] for card in service._cards_to_warm] == expected
+    service.run_once()
+    assert [card["id"] for card in service._cards_to_warm] == expected[1:]
+    assert service.engine.stats()["kv_cached_blocks"] > 0

@@ -250,6 +250,11 @@ def select_for_classifications(texts, classifications):
         return select_batch(texts, levels, sources)
 
 
+def cards_most_urgent_first():
+    """The library, send-help-now cards of the most urgent levels first."""
+    return sorted(CARDS.values(), key=lambda card: (min(card.levels), not card.send_help_now, card.id))
+
+
 def shown_cards(references):
     """The library's cards for a request's stored references (a card since removed is skipped)."""
     references = references if isinstance(references, list) else []

@@ -1,0 +1,72 @@
+"""The worker prefills its protocol cards' prompt prefixes while idle, so the first caller of a card does not pay
+for it: real service, real engine, a tiny random model behind SmolLM2's tokenizer (its chat template)."""
+
+import pytest
+import torch
+
+from inference_worker.engine import Engine, EngineConfig
+from inference_worker.model_loading import build_random_model, random_config
+from inference_worker.prompting import build_prompt_ids, shared_prefix_ids
+from inference_worker.service import InferenceService
+
+from .test_service_guard import RecordingStore, queued, tokenizer  # noqa: F401 (fixture)
+
+
+def protocol_card(number):
+    return {"id": f"card-{number}", "title": f"Card {number}", "key_words": [],
+            "steps": [f"Step one of card {number}: keep the caller on the line.",
+                      f"Step two of card {number}: check breathing and tell me what you see."]}
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build_random_model(random_config("tiny"), "cpu", torch.float32, seed=5)
+
+
+def service_for(model, tokenizer, cards, requests=(), blocks=128):
+    engine = Engine(model, EngineConfig(max_batch_size=4, kv_block_size=16, kv_device_blocks=blocks,
+                                        max_model_len=512), device="cpu")
+    return InferenceService(engine, tokenizer, RecordingStore(requests), max_answer_tokens=4, stream_interval=0.0,
+                            card_check=False, warm_cards=cards)
+
+
+def test_the_shared_prefix_ends_where_the_report_begins(tokenizer):
+    cards = [protocol_card(1)]
+    prefix = shared_prefix_ids(tokenizer, cards)
+    prompt = build_prompt_ids(tokenizer, "my dad collapsed", cards=cards)
+    assert prompt[:len(prefix)] == prefix and len(prefix) < len(prompt)
+    assert "card 1" in tokenizer.decode(prefix) and "collapsed" not in tokenizer.decode(prefix)
+
+
+def test_idle_worker_warms_cards_in_order_and_the_first_caller_hits_them(model, tokenizer):
+    cards = [protocol_card(1), protocol_card(2)]
+    service = service_for(model, tokenizer, cards)
+    service.run_once()
+    assert [c["id"] for c in service._cards_to_warm] == ["card-2"]
+    cached = service.engine.stats()["kv_cached_blocks"]
+    assert cached == len(shared_prefix_ids(tokenizer, cards[:1])) // 16
+    service.run_once()
+    assert not service._cards_to_warm and service.engine.stats()["kv_cached_blocks"] > cached
+    hits_before = service.engine.stats()["prefix_cache_hit_tokens"]  # card 2 found the system prompt's blocks
+    assert hits_before > 0
+    service.store._queued = [queued(7, cards=(cards[0],))]
+    service.reconcile()
+    for _ in range(20):
+        service.run_once()
+    assert 7 in {**service.store.done, **service.store.withdrawn}
+    assert service.engine.stats()["prefix_cache_hit_tokens"] - hits_before == cached * 16
+
+
+def test_a_waiting_request_goes_before_warming(model, tokenizer):
+    service = service_for(model, tokenizer, [protocol_card(1)], requests=[queued(1)])
+    service.run_once()
+    assert len(service._cards_to_warm) == 1 and service.engine.stats()["prefill_tokens"] > 0
+
+
+def test_warming_stops_at_half_the_kv_pool(model, tokenizer):
+    service = service_for(model, tokenizer, [protocol_card(n) for n in range(12)], blocks=40)
+    for _ in range(12):
+        service.run_once()
+    stats = service.engine.stats()
+    assert not service._cards_to_warm
+    assert 0 < stats["kv_cached_blocks"] <= 20

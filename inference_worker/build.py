@@ -20,14 +20,14 @@ class DeviceDefaults:
 # ~11 tokens/s; a batch of 8 gives ~5x the aggregate at ~0.6x the per-request speed, 16 only ~7x at ~0.4x. So a
 # batch of 8, a batch of 1 while urgency-0 work runs (its answer gets every core), and 200-token answers: 400 at
 # ~11 tokens/s would take ~37 s, over the 30 s target for a level-0 answer. Steps of at most 512 tokens: prefill
-# runs at ~300 tokens/s, so a 2,048-token step would hold an arriving level-0 request for ~6 s. A prompt token
-# (~3.3 ms) costs ~0.02-0.04 of a decode step (~90 ms alone, ~150 ms in a batch of 8).
+# runs at ~300 tokens/s, so a 2,048-token step would hold an arriving level-0 request for ~6 s. Remaining work
+# in machine time: a prompt token holds the cores ~3.3 ms, an output token is one of 8 in a ~150 ms step (~19 ms).
 CPU_DEFAULTS = DeviceDefaults(max_batch_size=8, urgent_batch_size=1, max_answer_tokens=200, token_budget=512,
-                              prefill_token_weight=0.03)
-# CUDA: decoding is memory-bound, so a big batch costs each answer little; a prompt token costs ~1/100 of a decode
-# step (the A100_4B cost model's c2p/c2d, 0.0088).
+                              prefill_token_weight=0.2)
+# CUDA: decoding is memory-bound, so a big batch costs each answer little. A prompt token holds the GPU ~1/100 of
+# a decode step (the A100_4B cost model's c2p/c2d, 0.0088), which 64 requests share: 64 x 0.0088 ~ 0.5.
 CUDA_DEFAULTS = DeviceDefaults(max_batch_size=64, urgent_batch_size=None, max_answer_tokens=400, token_budget=2048,
-                               prefill_token_weight=0.01)
+                               prefill_token_weight=0.5)
 
 
 def pick_device(requested):

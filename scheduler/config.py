@@ -31,15 +31,15 @@ class SchedulerConfig:
     preemption: bool = True           # urgency preemption (semantic policy only)
     min_run_steps: int = 1            # anti-thrashing: steps a resumed request runs before it may be displaced
     # semantic only: the waiting head displaces the running request of its own class with the most remaining
-    # work, when that saves at least within_class_min_gain decode steps of predicted work and the displaced one has run
+    # work, when that saves at least within_class_min_gain output tokens of predicted work and the displaced one has run
     # within_class_min_run steps since it (re)started (anti-thrashing; docs/scheduler.md)
     within_class_preemption: bool = False
     within_class_min_gain: int = 32
     within_class_min_run: int = 8
     reestimate_factor: float = 1.5    # new predicted length = generated * factor when exceeded
-    # cost of prefilling one prompt token, in decode steps: how much a waiting prompt adds to remaining work
+    # a prompt token's machine time over an output token's: how much a waiting prompt adds to remaining work
     # (SchedRequest.predicted_remaining_work). 1.0 counts prompt and output tokens alike; the simulator derives
-    # it from the cost model (A100_4B: 0.0088) and the engine from its device (inference_worker/build.py)
+    # it from the cost model (A100_4B, batch 16: 0.14) and the engine from its device (inference_worker/build.py)
     prefill_token_weight: float = 1.0
 
     def __post_init__(self) -> None:
@@ -82,9 +82,9 @@ class SchedulerConfig:
         if not isinstance(self.reestimate_factor, (int, float)) or not self.reestimate_factor > 1.0:
             raise ValueError(f"reestimate_factor must be > 1.0, got {self.reestimate_factor!r}")
         if not isinstance(self.prefill_token_weight, (int, float)) or isinstance(self.prefill_token_weight, bool) \
-                or not 0 <= self.prefill_token_weight <= 1:
-            raise ValueError("prefill_token_weight must be a number from 0 to 1 (a prompt token's cost in decode "
-                             f"steps), got {self.prefill_token_weight!r}")
+                or not 0 <= self.prefill_token_weight < float("inf"):
+            raise ValueError("prefill_token_weight must be a finite number >= 0 (a prompt token's machine time over "
+                             f"an output token's), got {self.prefill_token_weight!r}")
 
 
 def _positive_int(name: str, value) -> None:

@@ -33,9 +33,11 @@ class CostModel:
         """One batched decode step; context_sum = sum over decoding requests of their context incl. the new token."""
         return self.c2d + self.c1d * context_sum
 
-    def prefill_token_weight(self) -> float:
-        """A prompt token's marginal prefill cost in decode steps (the scheduler's unit of remaining work)."""
-        return self.c2p / self.c2d
+    def prefill_token_weight(self, batch_size: int) -> float:
+        """A prompt token's machine time over an output token's, the scheduler's unit of remaining work: a prefill
+        token holds the whole step (c2p; every running request waits for the chunk), an output token is one of
+        `batch_size` in a shared decode step (c2d / batch_size)."""
+        return batch_size * self.c2p / self.c2d
 
     def recompute_cost_per_token(self, typical_context: int = 500) -> float:
         return self.prefill(typical_context) / typical_context

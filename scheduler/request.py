@@ -79,9 +79,9 @@ class SchedRequest:
 
     @property
     def predicted_remaining_work(self) -> float:
-        """Predicted remaining time in decode steps: each output token is a step, each prompt token still to
-        (re)prefill a `prefill_token_weight` share of one. Counting both as tokens made a long prompt look as slow
-        as a long answer, when a prompt token costs ~1/100 of a decode step on a GPU."""
+        """Predicted remaining machine time in output tokens: each prompt token still to (re)prefill counts
+        `prefill_token_weight` of one. Counting both alike made a long prompt look as slow as a long answer, when a
+        prompt token holds a GPU for ~1/100 of a decode step, which a batch of 16 shares."""
         prefill = self.prefill_target - self.computed_tokens if self.computed_tokens < self.prefill_target else 0
         return self.prefill_token_weight * prefill + max(1, self.estimated_output_tokens - self.generated_tokens)
 

@@ -55,7 +55,7 @@ class SimulationParams:
     # "sum": a step's prefill chunks cost one after another (compute-bound, our default); "longest": they run side
     # by side at the cost of the longest, as the paper's code charges a prefill step (for parity runs only)
     prefill_cost: str = "sum"
-    prefill_token_weight: float | None = None  # SchedulerConfig's; None: the cost model's c2p / c2d
+    prefill_token_weight: float | None = None  # SchedulerConfig's; None: batch_size x the cost model's c2p / c2d
     seed: int = 0
     trace: str | None = None
     fast_forward: bool = True
@@ -88,8 +88,8 @@ class SimulationParams:
                f"prefill_cost must be one of {', '.join(PREFILL_COSTS)}, got {self.prefill_cost!r}")
         _check_int("within_class_min_gain", self.within_class_min_gain, 0)
         _check_int("within_class_min_run", self.within_class_min_run, 0)
-        _check(self.prefill_token_weight is None or 0 <= self.prefill_token_weight <= 1,
-               f"prefill_token_weight must be from 0 to 1, got {self.prefill_token_weight}")
+        _check(self.prefill_token_weight is None or 0 <= self.prefill_token_weight < float("inf"),
+               f"prefill_token_weight must be a number >= 0, got {self.prefill_token_weight}")
         if self.confusion is not None:
             self.confusion = check_confusion(self.confusion, "confusion")
 
@@ -118,7 +118,7 @@ class SimulationParams:
     def resolved_prefill_token_weight(self) -> float:
         if self.prefill_token_weight is not None:
             return self.prefill_token_weight
-        return SETTINGS[self.setting].prefill_token_weight()
+        return SETTINGS[self.setting].prefill_token_weight(self.batch_size)
 
 
 def _check(ok: bool, message: str) -> None:

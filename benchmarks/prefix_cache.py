@@ -11,8 +11,8 @@ a card in the prompt and without the cache (the prompt before grounding): `--req
 previous one has its first token (so each TTFT is its own prefill beside the others' decoding), or with
 `--interval` every that many seconds. TTFT is the time from a request's arrival (when it was due, even if a step
 was running) to the end of the step that returns its first token. A third mode, cache on and warmed, first
-prefills the card's shared prefix alone (Engine.warm_prefix), as the worker does for every card while idle. A warm-up request with an unrelated prompt runs
-first on each engine, so neither mode pays for cold kernels. Prints a table (TTFT pooled over the rounds, CPU
+prefills the card's shared prefix alone (Engine.warm_prefix), as the worker does for every card while idle. A
+warm-up request with an unrelated prompt runs first on each engine, so neither mode pays for cold kernels. Prints a table (TTFT pooled over the rounds, CPU
 seconds of this process, which the other load on a shared machine disturbs less than wall time), writes JSON.
 """
 import argparse

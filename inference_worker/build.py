@@ -13,7 +13,7 @@ class DeviceDefaults:
     urgent_batch_size: int | None   # batch cap while urgency-0 work runs (None: off)
     max_answer_tokens: int
     token_budget: int               # tokens a step may run (prefill chunks + decodes)
-    prefill_token_weight: float     # a prompt token's prefill cost in decode steps (remaining-work ranking)
+    prefill_token_weight: float     # a prompt token's machine time over an output token's (remaining work)
 
 
 # CPU, from benchmarks/cpu_batch.py (SmolLM2-135M fp32, 2 cores; docs/benchmarks.md): one request decodes at

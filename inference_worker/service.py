@@ -7,6 +7,7 @@ overrides take effect at the next step; a full reconciliation every
 import logging
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from .engine.sampling import SamplingParams
@@ -130,11 +131,8 @@ class InferenceService:
             self._cards_to_warm.clear()
             return
         started = time.monotonic()
-        self._step_started = started
-        try:
+        with self._engine_busy():
             cached = self.engine.warm_prefix(prefix)
-        finally:
-            self._step_started = None
         logger.info("prefix cache: card %s warmed, %d tokens in %.2f s", card["id"], cached, time.monotonic() - started)
 
     # --- keeping the engine in step with the database --------------------------------------
@@ -243,10 +241,19 @@ class InferenceService:
         self.store.mark_failed(request_id, reason)
 
     # --- one engine step --------------------------------------------------------------------
-    def _step(self):
+    @contextmanager
+    def _engine_busy(self):
+        """Marks engine work in progress, which the liveness thread reports while it lasts."""
         self._step_started = time.monotonic()
         try:
-            outputs = self.engine.step()
+            yield
+        finally:
+            self._step_started = None
+
+    def _step(self):
+        try:
+            with self._engine_busy():
+                outputs = self.engine.step()
         except Exception as error:  # a broken step must not take every request down with it
             logger.exception("engine step failed")
             for request_id in list(self.active):
@@ -254,8 +261,6 @@ class InferenceService:
                 self.store.mark_failed(request_id, f"generation failed: {error}")
             self.active.clear()
             return
-        finally:
-            self._step_started = None
         now = time.monotonic()
         for output in outputs:
             active = self.active.get(output.request_id)

@@ -75,13 +75,24 @@ def test_a_killed_workers_requests_resume_elsewhere_from_their_saved_answers(mak
     stack.start("celery")
     for name in ("w1", "w2", "w3"):
         stack.start_worker(name)
+    for name in ("w1", "w2", "w3"):
+        wait_until(lambda: f"inference worker {name} ready" in stack.log_text(name), 180, interval=0.5,
+                   message=f"{name} never became ready")
     client = stack.sign_in()
-    ids = [stack.submit(client, f"Child with a high fever and a rash, caller {n}") for n in range(12)]
 
     def saved_on_w1():
         return [row for row in rows(stack) if row[2] == "w1" and row[1] == "running" and row[4]]
 
-    wait_until(lambda: saved_on_w1(), 240, interval=0.2, message="w1 never saved a partial answer")
+    # w2 and w3 are paused while the requests arrive, so that w1 surely holds some when it is killed
+    # (otherwise the two others may claim all twelve first, leaving nothing to fail over)
+    for name in ("w2", "w3"):
+        stack.processes[name].send_signal(signal.SIGSTOP)
+    try:
+        ids = [stack.submit(client, f"Child with a high fever and a rash, caller {n}") for n in range(12)]
+        wait_until(lambda: saved_on_w1(), 240, interval=0.2, message="w1 never saved a partial answer")
+    finally:
+        for name in ("w2", "w3"):
+            stack.processes[name].send_signal(signal.SIGCONT)
     stack.kill("w1", signal.SIGKILL)
     killed_at = time.monotonic()
     partial = {row[0]: row[4] for row in saved_on_w1()}

@@ -14,6 +14,7 @@ class DeviceDefaults:
     max_answer_tokens: int
     token_budget: int               # tokens a step may run (prefill chunks + decodes)
     prefill_token_weight: float     # a prompt token's machine time over an output token's (remaining work)
+    preemption_min_wait: float      # no urgency preemption while a running request is this close to finishing
 
 
 # CPU, from benchmarks/cpu_batch.py (SmolLM2-135M fp32, 2 cores; docs/benchmarks.md): one request decodes at
@@ -22,12 +23,15 @@ class DeviceDefaults:
 # ~11 tokens/s would take ~37 s, over the 30 s target for a level-0 answer. Steps of at most 512 tokens: prefill
 # runs at ~300 tokens/s, so a 2,048-token step would hold an arriving level-0 request for ~6 s. Remaining work
 # in machine time: a prompt token holds the cores ~3.3 ms, an output token is one of 8 in a ~150 ms step (~19 ms).
+# An urgent arrival always preempts: 16 steps of ~150 ms would be most of its 2 s first-token target.
 CPU_DEFAULTS = DeviceDefaults(max_batch_size=8, urgent_batch_size=1, max_answer_tokens=200, token_budget=512,
-                              prefill_token_weight=0.2)
+                              prefill_token_weight=0.2, preemption_min_wait=0)
 # CUDA: decoding is memory-bound, so a big batch costs each answer little. A prompt token holds the GPU ~1/100 of
 # a decode step (the A100_4B cost model's c2p/c2d, 0.0088), which 64 requests share: 64 x 0.0088 ~ 0.5.
+# No urgency preemption while a slot frees within 16 steps (~0.2-0.5 s): the simulator's default, chosen on its
+# grid (docs/scheduler.md), not measured on a GPU.
 CUDA_DEFAULTS = DeviceDefaults(max_batch_size=64, urgent_batch_size=None, max_answer_tokens=400, token_budget=2048,
-                               prefill_token_weight=0.5)
+                               prefill_token_weight=0.5, preemption_min_wait=16)
 
 
 def pick_device(requested):
@@ -99,6 +103,7 @@ def engine_config(device, *, policy, eos_token_ids=(), max_answer_tokens=None, m
         deadline_targets=tuple(first_token_targets or targets.first_token_targets()),
         within_class_preemption=bool(within_class),
         prefill_token_weight=defaults.prefill_token_weight,
+        preemption_min_wait=defaults.preemption_min_wait,
     )
 
 

@@ -50,6 +50,10 @@ def add_workload_arguments(parser: argparse.ArgumentParser) -> None:
                         help="admissions: within --aging-bound x the FCFS position; deadline: in class 0 by 75%% of the "
                              "class's first-token target (TRIAGE_FIRST_TOKEN_TARGETS_S)")
     parser.add_argument("--no-preemption", action="store_true", help="disable urgency preemption (semantic)")
+    parser.add_argument("--preemption-min-wait", type=_number(float, 0, 1e6), default=None,
+                        help="semantic: an urgent arrival waits instead of preempting while a running request is "
+                             "predicted to finish within this many decode steps (default: the steps in a tenth of "
+                             "level 0's first-token target, 16.7 on A100_4B; 0: always preempt)")
     parser.add_argument("--within-class-preemption", action="store_true",
                         help="semantic: a waiting request displaces the running request of its own class with the most "
                              "remaining work (shortest remaining first inside a class)")
@@ -81,7 +85,7 @@ def params_from_args(args: argparse.Namespace, policy: str, seed: int, **overrid
         priority_error_distance=args.priority_error_distance, length_error_rate=args.length_error_rate,
         length_error_distance=args.length_error_distance, classifier_latency=args.classifier_latency,
         classifier_batch_size=args.classifier_batch_size, aging=args.aging, aging_bound=args.aging_bound,
-        aging_mode=args.aging_mode, preemption=not args.no_preemption,
+        aging_mode=args.aging_mode, preemption=not args.no_preemption, preemption_min_wait=args.preemption_min_wait,
         within_class_preemption=args.within_class_preemption, within_class_min_gain=args.within_class_min_gain,
         within_class_min_run=args.within_class_min_run, prefill_cost=args.prefill_cost,
         prefill_token_weight=args.prefill_token_weight, seed=seed, trace=args.trace,

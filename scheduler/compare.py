@@ -152,7 +152,8 @@ def main(argv=None) -> int:
                                                     f"gap_num={args.gap_num}")
     print(f"setting={args.setting} {src} seeds={report['seeds'][0]}..{report['seeds'][-1]} "
           f"({len(report['seeds'])} workloads, requests pooled) "
-          f"prefill_token_weight={checked.resolved_prefill_token_weight():.4g}")
+          f"prefill_token_weight={checked.resolved_prefill_token_weight():.4g} "
+          f"preemption_min_wait={checked.resolved_preemption_min_wait():.3g}")
     print("mean waiting (arrival -> first token), ratio to FCFS:")
     print(format_comparison(report, "mean_waiting"))
     print("mean end-to-end latency (arrival -> finish; the paper's 'waiting time'), ratio to FCFS:")

@@ -29,6 +29,10 @@ class SchedulerConfig:
     swap_cost_per_token: float = 2e-4       # seconds to swap one token out and back in
     recompute_cost_per_token: float = 1.1e-4  # seconds to re-prefill one token
     preemption: bool = True           # urgency preemption (semantic policy only)
+    # urgency preemption waits instead while some running request is predicted to finish within this much work
+    # (output tokens, i.e. decode steps): its slot frees almost at once, and displacing a long request for so
+    # little costs the displaced one far more (docs/scheduler.md, "Preemption only when it pays"). 0: always preempt
+    preemption_min_wait: float = 0.0
     min_run_steps: int = 1            # anti-thrashing: steps a resumed request runs before it may be displaced
     # semantic only: the waiting head displaces the running request of its own class with the most remaining
     # work, when that saves at least within_class_min_gain output tokens of predicted work and the displaced one has run
@@ -81,6 +85,10 @@ class SchedulerConfig:
             raise ValueError(f"deadline_share must be in (0, 1], got {self.deadline_share!r}")
         if not isinstance(self.reestimate_factor, (int, float)) or not self.reestimate_factor > 1.0:
             raise ValueError(f"reestimate_factor must be > 1.0, got {self.reestimate_factor!r}")
+        if not isinstance(self.preemption_min_wait, (int, float)) or isinstance(self.preemption_min_wait, bool) \
+                or not 0 <= self.preemption_min_wait < float("inf"):
+            raise ValueError("preemption_min_wait must be a finite number >= 0 (output tokens of predicted work), "
+                             f"got {self.preemption_min_wait!r}")
         if not isinstance(self.prefill_token_weight, (int, float)) or isinstance(self.prefill_token_weight, bool) \
                 or not 0 <= self.prefill_token_weight < float("inf"):
             raise ValueError("prefill_token_weight must be a finite number >= 0 (a prompt token's machine time over "

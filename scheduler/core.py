@@ -298,7 +298,8 @@ class Scheduler:
         return cand.effective_urgency if self._aged_may_preempt else cand.urgency
 
     def _urgency_victim(self, cand: SchedRequest, kv_short: bool):
-        """Least urgent, longest-remaining running request strictly less urgent than cand, past its min run."""
+        """Least urgent, longest-remaining running request strictly less urgent than cand, past its min run; none
+        while only the batch slot is short and a running request is predicted to finish within preemption_min_wait."""
         cand_class = self._preemption_class(cand)
         if cand_class >= LEAST_URGENT:
             return None  # nothing is strictly less urgent than the least urgent level
@@ -307,13 +308,17 @@ class Scheduler:
         best = None
         best_key = None
         freeable = 0
+        soonest_free = float("inf")
         for req in self._running.values():
+            soonest_free = min(soonest_free, req.predicted_remaining_work)
             if req.effective_urgency <= cand_class or req.steps_since_resume < self.config.min_run_steps:
                 continue
             freeable += req.device_blocks
             key = (req.effective_urgency, req.predicted_remaining_work, req.arrival_seq)
             if best_key is None or key > best_key:
                 best, best_key = req, key
+        if not kv_short and soonest_free <= self.config.preemption_min_wait:
+            return None  # a slot frees within that much work: waiting for it costs the candidate little
         if best is not None and kv_short:
             # do not preempt at all if even every eligible victim together cannot make room
             freeable += sum(r.device_blocks for r in self._kept.values() if r is not cand)

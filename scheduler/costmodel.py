@@ -39,6 +39,10 @@ class CostModel:
         `batch_size` in a shared decode step (c2d / batch_size)."""
         return batch_size * self.c2p / self.c2d
 
+    def decode_steps_in(self, seconds: float) -> float:
+        """How many decode steps (at c2d each) fit in `seconds`: a wait in the scheduler's unit of work."""
+        return seconds / self.c2d
+
     def recompute_cost_per_token(self, typical_context: int = 500) -> float:
         return self.prefill(typical_context) / typical_context
 

@@ -61,6 +61,7 @@ def main(argv=None) -> int:
     print(f"policy={params.policy} setting={params.setting} gap={params.user_request_gap} "
           f"burst={params.max_concurrent_user_requests} gap_num={params.gap_num} seed={params.seed} "
           f"aging={params.aging} prefill_token_weight={params.resolved_prefill_token_weight():.4g} "
+          f"preemption_min_wait={params.resolved_preemption_min_wait():.3g} "
           f"requests={result.num_requests}")
     print(format_table(result))
     if args.json_path:

@@ -25,6 +25,7 @@ TIMELINE_MAX_POINTS = 2000
 
 
 PREFILL_COSTS = ("sum", "longest")
+PREEMPTION_MIN_WAIT_SHARE = 0.1  # of level 0's first-token target: the default wait for a slot instead of preempting
 
 
 @dataclass
@@ -56,6 +57,9 @@ class SimulationParams:
     # by side at the cost of the longest, as the paper's code charges a prefill step (for parity runs only)
     prefill_cost: str = "sum"
     prefill_token_weight: float | None = None  # SchedulerConfig's; None: batch_size x the cost model's c2p / c2d
+    # SchedulerConfig's: no urgency preemption while a running request is predicted to finish within this many
+    # decode steps. None: the steps in PREEMPTION_MIN_WAIT_SHARE of level 0's first-token target on the setting
+    preemption_min_wait: float | None = None
     seed: int = 0
     trace: str | None = None
     fast_forward: bool = True
@@ -88,6 +92,8 @@ class SimulationParams:
                f"prefill_cost must be one of {', '.join(PREFILL_COSTS)}, got {self.prefill_cost!r}")
         _check_int("within_class_min_gain", self.within_class_min_gain, 0)
         _check_int("within_class_min_run", self.within_class_min_run, 0)
+        _check(self.preemption_min_wait is None or 0 <= self.preemption_min_wait < float("inf"),
+               f"preemption_min_wait must be a number >= 0, got {self.preemption_min_wait}")
         _check(self.prefill_token_weight is None or 0 <= self.prefill_token_weight < float("inf"),
                f"prefill_token_weight must be a number >= 0, got {self.prefill_token_weight}")
         if self.confusion is not None:
@@ -113,7 +119,17 @@ class SimulationParams:
                                preemption=self.preemption, within_class_preemption=self.within_class_preemption,
                                within_class_min_gain=self.within_class_min_gain,
                                within_class_min_run=self.within_class_min_run,
-                               prefill_token_weight=self.resolved_prefill_token_weight())
+                               prefill_token_weight=self.resolved_prefill_token_weight(),
+                               preemption_min_wait=self.resolved_preemption_min_wait())
+
+    def resolved_preemption_min_wait(self) -> float:
+        """A tenth of level 0's first-token target (2 s: 0.2 s), in decode steps of the setting: A100_4B 16.7,
+        A5000_4B 6.6. Waiting that long for a slot costs the urgent request little, and displacing a long
+        request for it costs that one more (docs/scheduler.md, "Preemption only when it pays")."""
+        if self.preemption_min_wait is not None:
+            return self.preemption_min_wait
+        level0_target = targets.first_token_targets()[0]
+        return SETTINGS[self.setting].decode_steps_in(PREEMPTION_MIN_WAIT_SHARE * level0_target)
 
     def resolved_prefill_token_weight(self) -> float:
         if self.prefill_token_weight is not None:

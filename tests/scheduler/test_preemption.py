@@ -2,6 +2,8 @@
 import math
 import random
 
+import pytest
+
 from scheduler import KVLocation, PreemptAction, RequestState
 from tests.support.scheduling import make, planned_ids, req, run_step
 
@@ -46,6 +48,32 @@ def test_preemption_flag_off_disables_urgency_preemption():
     fill_with_low_urgency(sched, 2)
     sched.add(req("urgent", urgency=0))
     assert sched.schedule(2.0).preempt == []
+
+
+def test_an_urgent_arrival_waits_for_a_slot_about_to_free_instead_of_preempting():
+    # low0 has 10 steps of predicted work left (10 prompt tokens weigh 0 once prefilled), low1 far more
+    sched = make("semantic", max_batch_size=2, preemption_min_wait=16)
+    sched.add(req("low0", urgency=4, prompt=10, predicted=11))
+    sched.add(req("low1", urgency=4, prompt=10, predicted=300))
+    run_step(sched, 0.0)
+    run_step(sched, 1.0)
+    sched.add(req("urgent", urgency=0))
+    plan = sched.schedule(2.0)
+    assert plan.preempt == [] and "urgent" not in planned_ids(plan)  # low0 finishes within 16 steps
+    sched.complete_step(3.0)
+    run_step(sched, 3.0, finished=["low0"])
+    assert "urgent" in planned_ids(sched.schedule(4.0))  # takes the freed slot, nobody displaced
+    # with both running requests far from done, the same arrival preempts as before
+    sched = make("semantic", max_batch_size=2, preemption_min_wait=16)
+    fill_with_low_urgency(sched, 2)
+    sched.add(req("urgent", urgency=0))
+    assert [r.request_id for r, _ in sched.schedule(2.0).preempt] == ["low1"]
+
+
+def test_preemption_min_wait_must_be_a_non_negative_number():
+    for bad in (-1, float("inf"), True, "16"):
+        with pytest.raises(ValueError, match="preemption_min_wait"):
+            make("semantic", preemption_min_wait=bad)
 
 
 def kv_tight(host_blocks, swap_cost, recompute_cost):

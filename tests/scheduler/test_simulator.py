@@ -125,3 +125,23 @@ def test_cost_model_decode_step_sum_equals_paper_formula():
     stepped = sum(m.decode_step(p + i) for i in range(1, o + 1))
     assert stepped == pytest.approx(paper, rel=1e-12)
     assert m.prefill_chunk(0, 50) + m.prefill_chunk(50, 70) == pytest.approx(m.prefill(120))
+
+
+def test_preemption_waits_a_tenth_of_level_0s_target_in_the_settings_decode_steps():
+    assert SimulationParams(setting="A100_4B").resolved_preemption_min_wait() == pytest.approx(0.2 / 1.195828e-02)
+    assert SimulationParams(setting="A5000_4B").resolved_preemption_min_wait() == pytest.approx(0.2 / 3.00834536e-02)
+    assert SimulationParams(preemption_min_wait=0).resolved_preemption_min_wait() == 0
+
+
+def test_waiting_for_an_almost_free_slot_keeps_semantic_overall_no_worse_than_pjf_on_a100_7b():
+    # A100_7B at light load: always preempting made semantic finish later overall than PJF (docs/scheduler.md)
+    def overall_e2e(policy, **kw):
+        results = [run_simulation(SimulationParams(policy=policy, setting="A100_7B", user_request_gap=2,
+                                                   max_concurrent_user_requests=20, seed=seed, **kw))
+                   for seed in range(5)]
+        e2e = [r.per_class["overall"]["e2e"] for r in results]
+        return sum(c["mean"] * c["count"] for c in e2e) / sum(c["count"] for c in e2e)
+
+    pjf = overall_e2e("pjf")
+    assert overall_e2e("semantic", preemption_min_wait=0) > pjf
+    assert overall_e2e("semantic") <= pjf

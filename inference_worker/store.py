@@ -105,7 +105,14 @@ class RequestStore:
 
     # --- claims ------------------------------------------------------------------------------
     def recover_interrupted(self):
-        """At start: refuse to be a second worker on SQLite; requeue this worker's own earlier claims."""
+        """At start: refuse an unmigrated database and a second worker on SQLite; requeue this worker's own
+        earlier claims."""
+        from triage_site.database_ready import DatabaseNotReady, check_database_ready
+
+        try:
+            check_database_ready()
+        except DatabaseNotReady as exc:
+            raise WorkerRefused(str(exc)) from None
         try:
             self._claims.refuse_second_worker(self.worker_name, lease_seconds=self.lease_seconds)
         except self._claims.SecondWorkerRefused as refusal:

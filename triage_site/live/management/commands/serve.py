@@ -1,6 +1,8 @@
 """Embedded mode in one process: the daphne web server plus the inference worker as a thread."""
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+
+from triage_site.database_ready import DatabaseNotReady, check_database_ready
 
 
 class Command(BaseCommand):
@@ -17,6 +19,10 @@ class Command(BaseCommand):
 
         from triage_site.intake.tasks import load_models
 
+        try:
+            check_database_ready()
+        except DatabaseNotReady as exc:
+            raise CommandError(str(exc)) from None
         if settings.CELERY_TASK_ALWAYS_EAGER:  # classification runs in this process: load its models now
             self.stdout.write("Loading the classifier's models...")
             load_models()

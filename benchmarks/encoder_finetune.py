@@ -70,22 +70,11 @@ def fine_tune(model, texts, pairs, *, lr, batch, log=print):
 
 def fold_figures(rows, embeddings, supports, clause_features, train_index, test_index, encoder_name):
     """The held-out rows' figures, as `evaluate_classifier --cross-validate` computes them for one fold."""
-    from triage_site.classification import classifier, evaluation, head, length, rules
+    from triage_site.classification import evaluation, head
 
-    forced = head.forced_levels(supports)
-    vectorizer, urgency_model, length_model = head.fit([rows[i] for i in train_index], embeddings[train_index],
-                                                       [forced[i] for i in train_index], clause_features[train_index])
-    fold_head = head.UrgencyHead(vectorizer, urgency_model, length_model, dict(length.BUCKET_TOKENS), encoder_name,
-                                 "cv", "", head.DEFAULT_UNDER_COST, minor_under_cost=head.DEFAULT_MINOR_UNDER_COST)
-    texts = [rows[i]["text"] for i in test_index]
-    probabilities, length_probabilities = fold_head.predict(texts, embeddings[test_index],
-                                                            [forced[i] for i in test_index],
-                                                            clause_features[test_index])
-    tokens = fold_head.expected_tokens(length_probabilities)
-    thresholds = classifier.review_thresholds()
-    predicted = [classifier._combine(rules.red_flags(rows[i]["text"]), supports[i], probabilities[k], int(level),
-                                     float(tokens[k]), fold_head, 0.0, thresholds)
-                 for k, (i, level) in enumerate(zip(test_index, fold_head.decide(probabilities)))]
+    predicted = evaluation.fold_predictions(rows, embeddings, supports, clause_features, train_index, test_index,
+                                            encoder_name, under_cost=head.DEFAULT_UNDER_COST,
+                                            minor_under_cost=head.DEFAULT_MINOR_UNDER_COST, c=head.DEFAULT_C)
     report = evaluation.report_for([rows[i] for i in test_index], predicted)
     return {name: report[name] for name in FIGURES}
 

@@ -49,11 +49,12 @@ def model_len(args) -> int:
 
 
 def engine_config(args, policy: str, device) -> EngineConfig:
+    defaults = device_defaults(str(device))
     return EngineConfig(policy=policy, max_batch_size=args.max_batch_size, token_budget=args.token_budget,
                         kv_block_size=16, kv_cache_fraction=args.kv_fraction, max_model_len=model_len(args),
                         eos_token_ids=(), aging=args.aging, within_class_preemption=args.within_class_preemption,
-                        prefill_token_weight=device_defaults(str(device)).prefill_token_weight,
-                        preemption_min_wait=device_defaults(str(device)).preemption_min_wait)
+                        prefill_token_weight=defaults.prefill_token_weight,
+                        preemption_min_wait=defaults.preemption_min_wait)
 
 
 def measure_time_scale(model, args, device) -> dict:

@@ -52,34 +52,46 @@ def cross_validate(rows, encoder_name=None, folds=10, under_cost=None, c=None, m
     `evaluate` (without latency)."""
     from sklearn.model_selection import GroupKFold
 
-    from . import encoder, head as head_module, rules
+    from . import encoder, head as head_module
 
     encoder_name = encoder_name or encoder.configured_name()
     under_cost = head_module.DEFAULT_UNDER_COST if under_cost is None else under_cost
     minor_under_cost = head_module.DEFAULT_MINOR_UNDER_COST if minor_under_cost is None else minor_under_cost
     c = head_module.DEFAULT_C if c is None else c
     embeddings, supports, clause_features = head_module.prepared(rows, encoder_name)
-    forced = head_module.forced_levels(supports)
     scenarios = [row.get("scenario") or f"row-{i}" for i, row in enumerate(rows)]
-    texts = [row["text"] for row in rows]
     predicted = [None] * len(rows)
-    thresholds = classifier.review_thresholds()
+    texts = [row["text"] for row in rows]
     for train_index, test_index in GroupKFold(n_splits=folds).split(texts, groups=scenarios):
-        train_rows = [rows[i] for i in train_index]
-        vectorizer, urgency_model, length_model = head_module.fit(
-            train_rows, embeddings[train_index], [forced[i] for i in train_index], clause_features[train_index], c)
-        fold_head = head_module.UrgencyHead(vectorizer, urgency_model, length_model, dict(length.BUCKET_TOKENS),
-                                            encoder_name, "cv", "", under_cost,
-                                            minor_under_cost=minor_under_cost)
-        test_texts = [texts[i] for i in test_index]
-        probabilities, length_probabilities = fold_head.predict(test_texts, embeddings[test_index],
-                                                                [forced[i] for i in test_index],
-                                                                clause_features[test_index])
-        tokens = fold_head.expected_tokens(length_probabilities)
-        for k, (i, level) in enumerate(zip(test_index, fold_head.decide(probabilities))):
-            predicted[i] = classifier._combine(rules.red_flags(texts[i]), supports[i], probabilities[k], int(level),
-                                               float(tokens[k]), fold_head, 0.0, thresholds)
+        fold = fold_predictions(rows, embeddings, supports, clause_features, train_index, test_index, encoder_name,
+                                under_cost=under_cost, minor_under_cost=minor_under_cost, c=c)
+        for i, result in zip(test_index, fold):
+            predicted[i] = result
     return report_for(rows, predicted)
+
+
+def fold_predictions(rows, embeddings, supports, clause_features, train_index, test_index, encoder_name, *,
+                     under_cost, minor_under_cost, c):
+    """One cross-validation fold: the classifications of rows[test_index] (in that order) by a head fitted on
+    rows[train_index] alone, through the shipped decision (costs, raise, rules). `embeddings`, `supports` and
+    `clause_features` are head.prepared(rows, ...) for every row."""
+    from . import head as head_module, rules
+
+    texts = [row["text"] for row in rows]
+    forced = head_module.forced_levels(supports)
+    vectorizer, urgency_model, length_model = head_module.fit(
+        [rows[i] for i in train_index], embeddings[train_index], [forced[i] for i in train_index],
+        clause_features[train_index], c)
+    fold_head = head_module.UrgencyHead(vectorizer, urgency_model, length_model, dict(length.BUCKET_TOKENS),
+                                        encoder_name, "cv", "", under_cost, minor_under_cost=minor_under_cost)
+    probabilities, length_probabilities = fold_head.predict([texts[i] for i in test_index], embeddings[test_index],
+                                                            [forced[i] for i in test_index],
+                                                            clause_features[test_index])
+    tokens = fold_head.expected_tokens(length_probabilities)
+    thresholds = classifier.review_thresholds()
+    return [classifier._combine(rules.red_flags(texts[i]), supports[i], probabilities[k], int(level),
+                                float(tokens[k]), fold_head, 0.0, thresholds)
+            for k, (i, level) in enumerate(zip(test_index, fold_head.decide(probabilities)))]
 
 
 def report_for(rows, results):

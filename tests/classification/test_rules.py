@@ -1,4 +1,4 @@
-"""Red-flag rules: misspellings, negations, and the only-raise guarantee."""
+"""Red-flag rules: misspellings, negations, hypotheticals, and the only-raise guarantee."""
 import pytest
 
 from triage_site.classification import rules
@@ -48,6 +48,37 @@ def test_chest_pain_needs_a_risk_factor():
     assert rules.red_flags("chest pain, he smokes and is sweating").level == 1
 
 
+@pytest.mark.parametrize("text", [
+    "Nothing's happened, he's fine. What would I do if he ever stopped breathing? How many compressions?",
+    "Just a question, no emergency. If my baby ever choked, what's the right thing to do?",
+    "just in case, what are the signs of a stroke? my dad is fine",
+    "I want to learn how to do CPR on a baby",
+])
+def test_a_first_aid_question_about_a_hypothetical_does_not_fire(text):
+    assert rules.red_flags(text).level is None, rules.red_flags(text).fired
+
+
+@pytest.mark.parametrize("text", [
+    "if i dont get help hes going to die hes not breathing",
+    "What would I do? He's not breathing!",
+    "What if it's a heart attack. He is not breathing now",
+])
+def test_a_bare_if_or_a_hypothetical_in_another_sentence_does_not_hide_a_red_flag(text):
+    assert rules.red_flags(text).level == 0
+
+
+@pytest.mark.parametrize(("text", "level"), [
+    ("I'm 26 weeks pregnant and tripped over the dog. No bleeding, no pain, baby's kicking.", None),
+    ("20 weeks pregnant, had a fall, no bleeding and no tummy pain", None),
+    ("I'm 8 weeks pregnant with bad pain low on one side", 1),
+    ("pregnant, no pain but bleeding quite a lot", 1),
+    ("26 weeks pregnant, no pain, some spotting and bleeding", 1),
+    ("the cord is hanging out and she is 35 weeks", 0),
+])
+def test_a_follow_on_finding_must_itself_be_present(text, level):
+    assert rules.red_flags(text).level == level, rules.red_flags(text).fired
+
+
 def test_negation_does_not_cross_a_clause():
     assert rules.red_flags("no fever, but he is unresponsive").level == 0
 
@@ -76,8 +107,8 @@ def _rules_file(tmp_path, rule):
 
 
 def test_the_shipped_rules_file_loads():
-    words, phrases, came_round, loaded = rules.load_rules()
-    assert words and phrases and came_round.search("she came round")
+    words, phrases, came_round, hypothetical, loaded = rules.load_rules()
+    assert words and phrases and came_round.search("she came round") and hypothetical.search("what if he")
     assert {rule.level for rule in loaded} == {0, 1} and len({rule.name for rule in loaded}) == len(loaded)
 
 
@@ -85,6 +116,8 @@ def test_the_shipped_rules_file_loads():
     ('name = "broken"\nlevel = 0\nreason = "x"\npattern = \'(unclosed\'\n', "bad regular expression"),
     ('name = "too_mild"\nlevel = 3\nreason = "x"\npattern = \'sore\'\n', "a level in (0, 1)"),
     ('name = "typo"\nlevel = 1\nreason = "x"\npattern = \'sore\'\nnegateable = false\n', "unknown keys"),
+    ('name = "far"\nlevel = 1\nreason = "x"\npattern = \'sore\'\nthen = \'leg\'\nwithin = 0\n', "within must be"),
+    ('name = "bad_then"\nlevel = 1\nreason = "x"\npattern = \'sore\'\nthen = \'(leg\'\n', "bad regular expression"),
 ])
 def test_a_bad_rule_fails_loading_with_its_name_and_the_reason(tmp_path, rule, complaint):
     with pytest.raises(rules.RulesFileError) as error:

@@ -7,7 +7,11 @@ Matching is on a normalised text (lower case, apostrophes dropped, common misspe
 folded). A finding is ignored when it is negated within its own clause ("no chest pain",
 "not unresponsive, talking now", "denies suicidal thoughts"); a clause ends at . , ; : ! ?
 "but" and "however". Loss-of-consciousness findings are also ignored when the text says the
-person has come round ("awake and talking", "came round", "fine now").
+person has come round ("awake and talking", "came round", "fine now"), and every finding is ignored when
+earlier in its sentence the caller asks about a hypothetical ("what would I do if he ever stopped
+breathing", "just in case"): a first-aid question is not an emergency.
+A rule with `then` fires only when its pattern is followed, within `within` characters, by a `then` finding
+that is itself not negated: "20 weeks pregnant, no bleeding, no pain" is not a pregnancy red flag.
 Patterns that already contain a negation ("not breathing", "can't breathe") are red flags
 themselves and are not subject to the negation check.
 
@@ -35,6 +39,8 @@ class Rule:
     negatable: bool = True
     consciousness: bool = False  # suppressed when the text says the person has come round
     requires: re.Pattern | None = None  # a second finding anywhere in the text (risk factors, age)
+    then: re.Pattern | None = None  # a finding that must follow the pattern within `within` characters
+    within: int = 80
 
 
 class RulesFileError(ValueError):
@@ -53,28 +59,34 @@ def _pattern(value, where):
 
 def _rule(entry):
     name = entry.get("name") or "?"
-    unknown = set(entry) - {"name", "level", "reason", "pattern", "requires", "negatable", "consciousness"}
+    unknown = set(entry) - {"name", "level", "reason", "pattern", "requires", "negatable", "consciousness", "then",
+                            "within"}
     if unknown or entry.get("level") not in RED_FLAG_LEVELS or not entry.get("reason") or "pattern" not in entry:
         raise RulesFileError(f"{RULES_PATH}: rule {name!r} needs a name, a level in {RED_FLAG_LEVELS}, a reason "
                              f"and a pattern" + (f", and has unknown keys {sorted(unknown)}" if unknown else ""))
-    requires = entry.get("requires")
+    requires, then, within = entry.get("requires"), entry.get("then"), entry.get("within", 80)
+    if not isinstance(within, int) or isinstance(within, bool) or within < 1:
+        raise RulesFileError(f"{RULES_PATH}: rule {name!r}: within must be a positive number of characters")
     return Rule(name, entry["level"], _pattern(entry["pattern"], f"rule {name!r}"), entry["reason"],
                 negatable=bool(entry.get("negatable", True)), consciousness=bool(entry.get("consciousness", False)),
-                requires=None if requires is None else _pattern(requires, f"rule {name!r}, requires"))
+                requires=None if requires is None else _pattern(requires, f"rule {name!r}, requires"),
+                then=None if then is None else _pattern(then, f"rule {name!r}, then"), within=within)
 
 
 def load_rules(path=RULES_PATH):
-    """(word folds, phrase folds, came-round pattern, rules) from the rules file."""
+    """(word folds, phrase folds, came-round pattern, hypothetical pattern, rules) from the rules file."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-        folds, came_round, entries = data["folds"], data["came_round"], data["rule"]
+        folds, came_round, hypothetical, entries = data["folds"], data["came_round"], data["hypothetical"], data["rule"]
         words, phrases = dict(folds["words"]), dict(folds["phrases"])
     except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
         raise RulesFileError(f"cannot read the red-flag rules {path}: {exc!r}") from exc
-    return words, phrases, _pattern(came_round["pattern"], "came_round"), [_rule(entry) for entry in entries]
+    return (words, phrases, _pattern(came_round["pattern"], "came_round"),
+            _pattern(hypothetical["pattern"], "hypothetical"), [_rule(entry) for entry in entries])
 
 
-_FOLD, _PHRASE_FOLD, _CAME_ROUND, RULES = load_rules()
+_FOLD, _PHRASE_FOLD, _CAME_ROUND, _HYPOTHETICAL, RULES = load_rules()
+_SENTENCE_BREAK = re.compile(r"[.!?\n]")
 
 
 @dataclass
@@ -122,17 +134,35 @@ def red_flags(text):
     result = RuleResult()
     for rule in RULES:
         for match in rule.pattern.finditer(norm):
-            if rule.negatable and _negated(norm, match.start()):
+            if (rule.negatable and _negated(norm, match.start())) or _hypothetical(norm, match.start()):
                 continue
             if rule.consciousness and came_round:
                 continue
             if rule.requires is not None and not _requirement_met(rule, norm):
                 continue
+            end = _followed_by(rule, norm, match.end()) if rule.then is not None else match.end()
+            if end is None:
+                continue
             result.fired.append(rule.name)
-            result.reasons.append(f"{rule.reason} (\u201c{match.group(0).strip()}\u201d)")
+            result.reasons.append(f"{rule.reason} (\u201c{norm[match.start():end].strip()}\u201d)")
             result.level = rule.level if result.level is None else min(result.level, rule.level)
             break
     return result
+
+
+def _hypothetical(norm, start):
+    """True when the sentence holding `start` asks about a hypothetical before it ("what if", "in case")."""
+    sentence = _SENTENCE_BREAK.split(norm[:start])[-1]
+    return _HYPOTHETICAL.search(sentence) is not None
+
+
+def _followed_by(rule, norm, start):
+    """The end of the first `then` finding within `rule.within` characters after `start` that is not negated
+    (in its own clause), or None."""
+    for match in rule.then.finditer(norm, start, start + rule.within):
+        if not _negated(norm, match.start()):
+            return match.end()
+    return None
 
 
 def _requirement_met(rule, norm):

@@ -79,6 +79,20 @@ def test_a_follow_on_finding_must_itself_be_present(text, level):
     assert rules.red_flags(text).level == level, rules.red_flags(text).fired
 
 
+@pytest.mark.parametrize(("text", "level"), [
+    ("31M cocaine binge, GTCS ongoing >8 min, hyperthermic to touch", 0),
+    ("he's had three in a row and he hasn't woken up in between any of them", 0),
+    ("son epileptic had 3 fits in 20 mins not woke up between, gave midaz", 0),
+    ("she's been having a fit since before I picked up the phone, at least five minutes", 0),
+    ("now having a fit on the floor, still jerking", 0),
+    ("my 18-month-old had a fit about five minutes ago, he's crying now", None),
+    ("ongoing fits issue, seeing neuro next week, need a repeat prescription", None),
+    ("two short seizures today, she came round between them and is chatting", None),
+])
+def test_a_seizure_that_will_not_stop_or_repeats_without_waking(text, level):
+    assert rules.red_flags(text).level == level, rules.red_flags(text).fired
+
+
 def test_negation_does_not_cross_a_clause():
     assert rules.red_flags("no fever, but he is unresponsive").level == 0
 

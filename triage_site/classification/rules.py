@@ -28,6 +28,7 @@ RULES_PATH = DATA_DIR / "red_flags.toml"
 _NEGATORS = r"(?:no|not|denies|denied|without|never|nor|negative for|free of|none)"
 _CLAUSE_BREAK = re.compile(r"[.,;:!?]|\bbut\b|\bhowever\b|\bnow\b")
 RED_FLAG_LEVELS = (0, 1)
+WITHIN = 80  # characters a rule's `then` finding may follow its pattern, unless the rule says otherwise
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class Rule:
     consciousness: bool = False  # suppressed when the text says the person has come round
     requires: re.Pattern | None = None  # a second finding anywhere in the text (risk factors, age)
     then: re.Pattern | None = None  # a finding that must follow the pattern within `within` characters
-    within: int = 80
+    within: int = WITHIN
 
 
 class RulesFileError(ValueError):
@@ -64,7 +65,7 @@ def _rule(entry):
     if unknown or entry.get("level") not in RED_FLAG_LEVELS or not entry.get("reason") or "pattern" not in entry:
         raise RulesFileError(f"{RULES_PATH}: rule {name!r} needs a name, a level in {RED_FLAG_LEVELS}, a reason "
                              f"and a pattern" + (f", and has unknown keys {sorted(unknown)}" if unknown else ""))
-    requires, then, within = entry.get("requires"), entry.get("then"), entry.get("within", 80)
+    requires, then, within = entry.get("requires"), entry.get("then"), entry.get("within", WITHIN)
     if not isinstance(within, int) or isinstance(within, bool) or within < 1:
         raise RulesFileError(f"{RULES_PATH}: rule {name!r}: within must be a positive number of characters")
     return Rule(name, entry["level"], _pattern(entry["pattern"], f"rule {name!r}"), entry["reason"],
@@ -157,19 +158,21 @@ def _hypothetical(norm, start):
 
 
 def _followed_by(rule, norm, start):
-    """The end of the first `then` finding within `rule.within` characters after `start` that is not negated
-    (in its own clause), or None."""
-    for match in rule.then.finditer(norm, start, start + rule.within):
-        if not _negated(norm, match.start()):
-            return match.end()
-    return None
+    """The end of the first `then` finding within `rule.within` characters after `start`, or None."""
+    found = _first_present(rule.then, norm, start, start + rule.within)
+    return None if found is None else found.end()
 
 
 def _requirement_met(rule, norm):
-    for match in rule.requires.finditer(norm):
+    return _first_present(rule.requires, norm) is not None
+
+
+def _first_present(pattern, norm, start=0, end=None):
+    """The first match of `pattern` in norm[start:end] that is not negated in its own clause, or None."""
+    for match in pattern.finditer(norm, start, len(norm) if end is None else end):
         if not _negated(norm, match.start()):
-            return True
-    return False
+            return match
+    return None
 
 
 def apply_rules(model_level, rule_level):

@@ -249,7 +249,7 @@ if os.environ.get("TRIAGE_CLASSIFIER_HEAD"):
 TRIAGE_CLASSIFIER_FALLBACK_URGENCY = int(os.environ.get("TRIAGE_CLASSIFIER_FALLBACK_URGENCY", "2"))
 TRIAGE_CLASSIFIER_RELOAD_S = float(os.environ.get("TRIAGE_CLASSIFIER_RELOAD_S", "60"))
 TRIAGE_CLASSIFIER_REVIEW_BELOW = float(os.environ.get("TRIAGE_CLASSIFIER_REVIEW_BELOW", "0.45"))
-TRIAGE_CLASSIFIER_MATERIAL_P = float(os.environ.get("TRIAGE_CLASSIFIER_MATERIAL_P", "0.12"))
+TRIAGE_CLASSIFIER_MATERIAL_P = float(os.environ.get("TRIAGE_CLASSIFIER_MATERIAL_P", "0.2"))
 TRIAGE_CLASSIFIER_BATCH_WINDOW_S = float(os.environ.get("TRIAGE_CLASSIFIER_BATCH_WINDOW_S", "0.02"))
 # The current classifier's confusion matrix on the independent set (evaluate_classifier --json), for the
 # simulation page's "errors as measured by the current classifier".

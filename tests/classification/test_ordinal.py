@@ -48,3 +48,17 @@ def test_a_fold_without_the_least_urgent_levels_still_fits():
     probs = model.predict_proba(x)
     assert np.allclose(probs.sum(axis=1), 1) and (probs >= 0).all()
     assert probs[:, 3:].max() == 0.0  # nothing learned above level 2 puts any weight there
+
+
+def test_naive_bayes_reads_only_the_word_columns_and_keeps_a_distribution():
+    x, labels = ordered_data()
+    rng = np.random.default_rng(1)
+    # Two non-negative "word" columns that carry the level, then the signed columns naive Bayes must not see.
+    words = np.column_stack([labels == 0, labels == 4]).astype(float) + rng.uniform(0, 0.2, (len(x), 2))
+    model = BlendedUrgencyModel(c=10.0, text_columns=2).fit(np.column_stack([words, x]), labels)
+    assert model.naive_bayes is not None and model.naive_bayes.n_features_in_ == 2
+    probs = model.predict_proba(np.column_stack([words, x]))
+    assert (probs >= 0).all() and np.allclose(probs.sum(axis=1), 1)
+    without = BlendedUrgencyModel(c=10.0).fit(np.column_stack([words, x]), labels)
+    assert without.naive_bayes is None
+    assert not np.allclose(probs, without.predict_proba(np.column_stack([words, x])))

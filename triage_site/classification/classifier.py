@@ -31,7 +31,7 @@ from . import decision_points, length, rules
 logger = logging.getLogger(__name__)
 # The head's probability of levels 0-1 together above which a less urgent choice is raised and flagged.
 # Chosen by leave-scenario-out cross-validation on the training data (docs/classifier.md).
-MATERIAL_P = 0.12
+MATERIAL_P = 0.2
 
 
 @dataclass

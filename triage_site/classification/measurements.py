@@ -5,7 +5,7 @@ text it came from, so that a decision point can quote it:
 
 | kind | unit | written as, for example |
 |---|---|---|
-| spo2 | % | "sats 84%", "SpO2 of 91", "oxygen in the low 80s", "oximeter says 76", "finger probe reads 74%", "88% on air" |
+| spo2 | % | "sats 84%", "SpO2 of 91", "oxygen in the low 80s", "oximeter says 76", "finger probe reads 74%", "oxygen clip keeps saying 79", "88% on air" |
 | resp_rate | breaths/min | "RR 32", "resps 4/min", "breathing 40 times a minute", "6 breaths a minute" |
 | heart_rate | beats/min | "HR 38", "pulse 180", "heart rate of 150", "140 bpm" |
 | systolic_bp, diastolic_bp | mmHg | "BP 210/120", "blood pressure 80 over 40", "systolic 75" |
@@ -49,13 +49,15 @@ class Measurement:
 
 
 NUM = r"(\d{1,3}(?:\.\d)?)"
-GAP = r"[\s:=,]*(?:is|are|was|were|of|at|reads?|reading|says|showing|shows|around|about|only|just|now|down to|up to|~)?[\s:=,~]*"
+GAP = (r"[\s:=,]*(?:is|are|was|were|of|at|reads?|reading|says|said|saying|showing|shows|showed|around|about|only|just|"
+       r"now|down to|up to|~|(?:keeps?|kept|is|was) (?:saying|showing|reading|flashing))?[\s:=,~]*")
 _LOW_HIGH = {"low": 2, "mid": 5, "high": 8}
 
 PATTERNS = [
     # kind, pattern, value function (match -> float or None)
-    ("spo2", rf"\b(?:sp\s?o2|sats?|saturations?|o2|oxygen(?: levels?| saturation| sats| reader| monitor)?|"
-             rf"oximeter|pulse ?ox|finger (?:probe|clip|thing|monitor|reader|sensor)){GAP}{NUM}\s*%?",
+    ("spo2", rf"\b(?:sp\s?o2|sats?|saturations?|o2|"
+             rf"oxygen(?: levels?| saturation| sats| reader| monitor| clip| probe| meter| machine| thing)?|oximeter|"
+             rf"pulse ?ox|finger (?:probe|clip|thing|monitor|reader|sensor)){GAP}{NUM}\s*%?",
      lambda m: _in(float(m.group(1)), 40, 100)),
     ("spo2", r"\b(?:sp\s?o2|sats?|saturations?|o2|oxygen(?: levels?| saturation)?|oximeter)[^.;]{0,25}?\bin the"
              r" (low|mid|high)?\s*(\d)0s\b", lambda m: _decade(m.group(2), m.group(1), 40, 100)),

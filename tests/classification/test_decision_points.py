@@ -98,3 +98,52 @@ def test_the_most_urgent_point_wins_and_is_named_in_the_reasoning():
     assert decision_points.most_urgent(found) == 0
     assert found[1].sentence().startswith("Decision point A (life-saving intervention)")
     assert "\u201cface drooping\u201d" in found[0].sentence()
+
+
+@pytest.mark.usefixtures("loaded_model")
+@pytest.mark.parametrize("text", [
+    "He's breathing normally, he just won't open his eyes",
+    "he's breathing fine and his colour's OK",
+    "He breathe yes, normal. He not wake up.",
+])
+def test_a_clause_that_says_the_person_breathes_is_not_a_breathing_arrest(encode, text):
+    from triage_site.classification import findings
+
+    matches, _ = findings.match_batch([text], encode, "minilm")
+    # Another clause ("won't open his eyes") may still sit near the finding, below its threshold: not this one.
+    assert not [m for m in matches[0] if m.finding.id == "not_breathing" and "breath" in m.evidence.lower()]
+
+
+@pytest.mark.usefixtures("loaded_model")
+@pytest.mark.parametrize("text", [
+    "he's not breathing",
+    "she took one big breath a minute ago and nothing since",
+    "he's only gasping, the odd breath",
+])
+def test_absence_or_gasping_still_reads_as_a_breathing_arrest(encode, text):
+    from triage_site.classification import findings
+
+    matches, _ = findings.match_batch([text], encode, "minilm")
+    assert "not_breathing" in {m.finding.id for m in matches[0]}
+
+
+def test_a_question_about_breathing_is_not_an_answer_to_it():
+    from triage_site.classification import findings
+
+    not_breathing = next(f for f in findings.FINDINGS if f.id == "not_breathing")
+    text = "CT: Is he breathing? C: I don't know"
+    assert not_breathing.contradicted("He's breathing", question=False)
+    assert not not_breathing.contradicted("he is not breathing", question=False)
+    assert findings.asked(text, 0, text.index("?"))
+    assert findings.asked("Dispatcher: Is she breathing", 0, 28)
+    assert not findings.asked("she is breathing", 0, 16)
+
+
+def test_a_bad_polarity_pattern_names_its_finding(tmp_path):
+    from triage_site.classification import findings
+
+    path = tmp_path / "findings.toml"
+    path.write_text('[[finding]]\nid = "odd"\npoint = "A"\nlevel = 0\nlabel = "odd"\ndescriptions = ["x"]\n'
+                    'contradicted_by = "(unclosed"\n[[reassuring]]\ndescriptions = ["fine"]\n', encoding="utf-8")
+    with pytest.raises(findings.FindingsFileError, match="odd"):
+        findings.load_library(path)

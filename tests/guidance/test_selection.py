@@ -137,3 +137,20 @@ def test_the_veto_applies_in_selection_and_the_rule_card_survives_it(loaded_mode
     monkeypatch.setattr(selection, "head_probabilities_batch",
                         lambda texts, clauses, name: [{"choking": 0.01} for _ in texts])
     assert "choking" in choose(text, 0, loaded_model)[0]  # the choking rule names it: kept
+
+
+def test_a_clause_that_says_the_person_breathes_triggers_no_cpr_phrase(loaded_model):
+    from triage_site.classification import encoder
+    from triage_site.guidance.clauses import clause_vectors_batch
+
+    _, encoder_name = loaded_model
+    encode = encoder.encode_with(encoder_name)
+    # The first sits next to the CPR card's phrase "my dad dropped to the floor and isn't breathing properly".
+    texts = ["my dad dropped to the floor and is breathing properly", "he's not breathing at all"]
+    breathing, arrest = selection.phrase_triggers_batch(texts, clause_vectors_batch(texts, encode), encode,
+                                                        encoder_name)
+    assert not {"cpr_adult", "cpr_child", "cpr_infant"} & set(breathing)
+    assert "cpr_adult" in arrest
+    assert selection.contradicted("cpr_adult", texts[0], (0, len(texts[0])))
+    assert not selection.contradicted("cpr_adult", texts[1], (0, len(texts[1])))
+    assert not selection.contradicted("choking", texts[0], (0, len(texts[0])))  # no guarded finding

@@ -21,6 +21,8 @@ FINDINGS_PATH = DATA_DIR / "findings.toml"
 # training data), the finding is a decision-point support on its own.
 FEATURE_FLOOR = 0.5
 MAX_SEGMENTS = 16
+# A clause that opens like a question, after an optional speaker's tag ("CT:", "Dispatcher:").
+_QUESTION_START = re.compile(r"\s*(?:[\w ]{1,20}:\s*)?(?:is|are|was|were|does|do|did|can|could|has|have)\b", re.I)
 _CLAUSE_SPLIT = re.compile(r"[.!?;\n]+|,|\s+-+\s+|\bbut\b|\bthough\b|\balthough\b|\bso\b|\bthen\b|\bwhile\b",
                            re.IGNORECASE)
 
@@ -34,9 +36,20 @@ class Finding:
     negative_named: bool
     descriptions: tuple
     threshold: float | None = None
+    contradicted_by: re.Pattern | None = None
+    unless: re.Pattern | None = None
 
     def decides(self, score):
         return self.threshold is not None and score >= self.threshold
+
+    def contradicted(self, clause, question=False):
+        """The encoder hears the words, not their polarity: "he's breathing normally" sits as close to "he is not
+        breathing" as a paraphrase does. A clause that says the opposite in so many words (`contradicted_by`),
+        with none of the finding's own cue words (`unless`: "not", "gasping", "nothing since") and not as a
+        question ("Is he breathing?"), does not match."""
+        if self.contradicted_by is None or question or not self.contradicted_by.search(clause):
+            return False
+        return self.unless is None or not self.unless.search(clause)
 
 
 @dataclass(frozen=True)
@@ -58,7 +71,7 @@ def load_library(path=FINDINGS_PATH):
         data = tomllib.loads(path.read_text(encoding="utf-8"))
         findings = [Finding(entry["id"], entry["point"], int(entry["level"]), entry["label"],
                             bool(entry.get("negative_named", False)), tuple(entry["descriptions"]),
-                            entry.get("threshold"))
+                            entry.get("threshold"), *_polarity_patterns(entry))
                     for entry in data["finding"]]
         reassuring = tuple(description for entry in data["reassuring"] for description in entry["descriptions"])
     except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
@@ -67,6 +80,15 @@ def load_library(path=FINDINGS_PATH):
         if finding.point not in ("A", "B") or not finding.descriptions:
             raise FindingsFileError(f"{path}: finding {finding.id!r} needs point A or B and descriptions")
     return findings, reassuring
+
+
+def _polarity_patterns(entry):
+    """(contradicted_by, unless) compiled; a pattern that does not compile names its finding."""
+    try:
+        return tuple(re.compile(entry[key], re.IGNORECASE) if entry.get(key) else None
+                     for key in ("contradicted_by", "unless"))
+    except (re.error, TypeError) as exc:
+        raise ValueError(f"finding {entry.get('id')!r}: bad contradicted_by/unless pattern: {exc}") from exc
 
 
 FINDINGS, REASSURING = load_library()
@@ -130,12 +152,17 @@ def match_batch(texts, encode, encoder_name, threshold=FEATURE_FLOOR):
     return matches, features
 
 
+def asked(text, start, end):
+    """Whether the clause text[start:end] is a question ("Is he breathing?", "CT: Is she breathing")."""
+    return text[end:end + 1] == "?" or bool(_QUESTION_START.match(text[start:end]))
+
+
 def _text_matches(text, spans, similarity, owners, threshold):
     best = {}
     for (start, end), scores in zip(spans, similarity):
         top = int(scores.argmax())
         owner, score = int(owners[top]), float(scores[top])
-        if owner < 0 or score < threshold:
+        if owner < 0 or score < threshold or FINDINGS[owner].contradicted(text[start:end], asked(text, start, end)):
             continue
         if owner not in best or score > best[owner].score:
             best[owner] = Match(FINDINGS[owner], text[start:end].strip(), start, end, score)

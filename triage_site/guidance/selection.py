@@ -43,6 +43,10 @@ _SAID_AGE = re.compile(r"\b(?:he|she|son|daughter|boy|girl|child|kid|brother|sis
 CARDS = load_cards()
 ORDER = {card_id: number for number, card_id in enumerate(CARDS)}  # ties: the more urgent card, then file order
 check_references(CARDS, {finding.id for finding in findings.FINDINGS}, {rule.name for rule in rules.RULES})
+# Per card, its trigger findings that can be contradicted in words (see `contradicted`).
+GUARDS = {card.id: [finding for finding in findings.FINDINGS
+                    if finding.id in card.triggers.findings and finding.contradicted_by is not None]
+          for card in CARDS.values()}
 
 
 def _encoded_phrases(encode):
@@ -116,12 +120,23 @@ def phrase_triggers_batch(texts, clauses, encode, encoder_name):
             ranked = np.argsort(scores)[::-1]
             top, margin = float(scores[ranked[0]]), float(scores[ranked[0]] - scores[ranked[1]])
             card_id = card_ids[ranked[0]]
+            if contradicted(card_id, text, span):
+                continue
             if top >= PHRASE_THRESHOLD and margin >= PHRASE_MARGIN and top > best.get(card_id, (0.0, None))[0]:
                 best[card_id] = (top, span)
         kept = list(best.items())
         judged = context.judge(text, [span for _, (_, span) in kept]) if kept else []
         results.append({card_id: score for (card_id, (score, _)), categories in zip(kept, judged) if not categories})
     return results
+
+
+def contradicted(card_id, text, span):
+    """Whether the clause text[span] says the opposite of one of the card's trigger findings in so many words
+    ("he's breathing normally" for a CPR card): phrases are matched by the same polarity-blind encoder, so the
+    finding's own guard (findings.toml: contradicted_by, unless) applies to them too."""
+    start, end = span
+    return any(finding.contradicted(text[start:end], findings.asked(text, start, end))
+               for finding in GUARDS.get(card_id, ()))
 
 
 def head_probabilities_batch(texts, clause_vectors, encoder_name):

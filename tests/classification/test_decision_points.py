@@ -100,6 +100,14 @@ def test_the_most_urgent_point_wins_and_is_named_in_the_reasoning():
     assert "\u201cface drooping\u201d" in found[0].sentence()
 
 
+def not_breathing_evidence(text, encode):
+    """The clauses of `text` matched to the finding `not_breathing`."""
+    from triage_site.classification import findings
+
+    matches, _ = findings.match_batch([text], encode, "minilm")
+    return [match.evidence for match in matches[0] if match.finding.id == "not_breathing"]
+
+
 @pytest.mark.usefixtures("loaded_model")
 @pytest.mark.parametrize("text", [
     "He's breathing normally, he just won't open his eyes",
@@ -107,11 +115,8 @@ def test_the_most_urgent_point_wins_and_is_named_in_the_reasoning():
     "He breathe yes, normal. He not wake up.",
 ])
 def test_a_clause_that_says_the_person_breathes_is_not_a_breathing_arrest(encode, text):
-    from triage_site.classification import findings
-
-    matches, _ = findings.match_batch([text], encode, "minilm")
     # Another clause ("won't open his eyes") may still sit near the finding, below its threshold: not this one.
-    assert not [m for m in matches[0] if m.finding.id == "not_breathing" and "breath" in m.evidence.lower()]
+    assert not [evidence for evidence in not_breathing_evidence(text, encode) if "breath" in evidence.lower()]
 
 
 @pytest.mark.usefixtures("loaded_model")
@@ -121,10 +126,7 @@ def test_a_clause_that_says_the_person_breathes_is_not_a_breathing_arrest(encode
     "he's only gasping, the odd breath",
 ])
 def test_absence_or_gasping_still_reads_as_a_breathing_arrest(encode, text):
-    from triage_site.classification import findings
-
-    matches, _ = findings.match_batch([text], encode, "minilm")
-    assert "not_breathing" in {m.finding.id for m in matches[0]}
+    assert not_breathing_evidence(text, encode)
 
 
 def test_a_question_about_breathing_is_not_an_answer_to_it():

@@ -30,6 +30,7 @@ import numpy as np
 from scheduler.urgency import NUM_LEVELS
 
 from . import DATA_DIR
+from .ordinal import BlendedUrgencyModel, every_level
 
 ARTIFACT_DIR = DATA_DIR / "model"
 ARTIFACT_PATH = ARTIFACT_DIR / "urgency_head.joblib"
@@ -149,7 +150,7 @@ class UrgencyHead:
         the most urgent levels the texts' decision points support (None for none), clause_features the
         findings' scores and pooled clause embeddings (findings.match_batch), in the same order."""
         x = self.features(list(texts), embeddings, forced_levels, clause_features)
-        return _full_proba(self.urgency_model, x, NUM_LEVELS), self.length_model.predict_proba(x)
+        return every_level(self.urgency_model, x), self.length_model.predict_proba(x)
 
     def decide(self, probabilities):
         """Cost-sensitive level per row: a possible life threat or high risk -> the more urgent level; unsure
@@ -162,13 +163,6 @@ class UrgencyHead:
         buckets = self.length_model.classes_
         tokens = np.array([self.length_tokens[int(b)] for b in buckets], dtype=float)
         return np.asarray(length_probabilities) @ tokens
-
-
-def _full_proba(model, x, levels):
-    proba = model.predict_proba(x)
-    full = np.zeros((proba.shape[0], levels))
-    full[:, [int(c) for c in model.classes_]] = proba
-    return full
 
 
 def features(vectorizer, texts, embeddings, forced_levels, clause_features):
@@ -215,7 +209,6 @@ def fit(rows, embeddings, forced_levels, clause_features, c=DEFAULT_C):
     from sklearn.pipeline import make_union
 
     from . import length
-    from .ordinal import BlendedUrgencyModel
 
     texts = [row["text"] for row in rows]
     labels = np.array([int(row["label"]) for row in rows])

@@ -47,10 +47,10 @@ class BlendedUrgencyModel:
         return self
 
     def predict_proba(self, x):
-        blended = (_every_level(self.multinomial, x) + self.ordinal_proba(x)) / 2
+        blended = (every_level(self.multinomial, x) + self.ordinal_proba(x)) / 2
         if self.naive_bayes is None:
             return blended
-        word_counts = _every_level(self.naive_bayes, x[:, :self.text_columns])
+        word_counts = every_level(self.naive_bayes, x[:, :self.text_columns])
         return (1 - NAIVE_BAYES_WEIGHT) * blended + NAIVE_BAYES_WEIGHT * word_counts
 
     def ordinal_proba(self, x):
@@ -62,7 +62,7 @@ class BlendedUrgencyModel:
         return below - np.column_stack([above, np.zeros(x.shape[0])])
 
 
-def _every_level(model, x):
+def every_level(model, x):
     """A fitted classifier's probabilities over every level, zero for a level it never saw."""
     proba = np.zeros((x.shape[0], NUM_LEVELS))
     proba[:, [int(c) for c in model.classes_]] = model.predict_proba(x)

@@ -52,7 +52,7 @@ def _card_of(call):
 def test_each_card_is_chosen_for_a_call_that_needs_it(card_id, level, text, loaded_model):
     chosen, strengths = choose(text, level, loaded_model)
     assert card_id in chosen, (chosen, strengths)
-    assert len(chosen) <= selection.MAX_CARDS + 1
+    assert len(chosen) <= selection.MAX_CARDS_URGENT + 1
 
 
 def test_every_card_has_a_selection_test():
@@ -83,6 +83,13 @@ def test_cpr_supersedes_the_recovery_position_and_the_age_picks_the_cpr_card():
     assert [c.id for c in selection.choose("the baby, six weeks old, won't wake", 0, strengths)] == ["cpr_infant"]
 
 
+def test_a_life_threat_shows_up_to_three_cards_and_other_levels_two():
+    strengths = {"major_trauma": 1.0, "severe_bleeding": 0.9, "scene_safety": 0.8, "burns": 0.7}
+    crash = "car into a wall, driver bleeding heavily, petrol leaking"
+    assert [c.id for c in selection.choose(crash, 0, strengths)] == ["major_trauma", "severe_bleeding", "scene_safety"]
+    assert [c.id for c in selection.choose(crash, 2, strengths)] == ["major_trauma", "severe_bleeding"]
+
+
 def test_a_send_help_now_card_survives_a_level_1_verdict_but_not_level_3():
     assert [c.id for c in selection.choose("not breathing", 1, {"cpr_adult": 1.0})] == ["cpr_adult"]
     assert [c.id for c in selection.choose("not breathing", 3, {"cpr_adult": 1.0})] == ["self_care"]
@@ -98,6 +105,13 @@ def test_a_changed_urgency_chooses_again_from_the_stored_strengths():
 @pytest.mark.parametrize(("text", "group"), [
     ("my son, he's five", "child"), ("her son, six weeks old", "infant"), ("72 yo male", "adult"),
     ("my toddler", "child"), ("the baby", "infant"), ("he's 30 minutes late", "adult"), ("4F", "child"),
+    # a unit after "she is": months and weeks are not years, and pregnancy weeks are not the patient's age
+    ("my grandson is 15 months and went limp", "child"), ("she's 7 weeks, floppy", "infant"),
+    ("she is 20 weeks pregnant", "adult"), ("he's 6 years, not breathing", "child"),
+    # a transcript's answer to the age question
+    ("Dispatcher: How old is she?\nCaller: Four. She went blue", "child"),
+    ("Q: how old is the baby? A: about 5 months", "infant"), ("How old is he? Seventy, I think", "adult"),
+    ("How old is he? 2 hours ago he fell", "adult"),
 ])
 def test_age_group(text, group):
     assert selection.age_group(text) == group

@@ -5,9 +5,9 @@ when one of its trigger words appears, or when a clause of the call means one of
 (sentence embeddings, the clause's single nearest card, not negated or resolved by ConText), or when the
 learned head (card_head), reading the whole call, gives it card_head.THRESHOLD or more; the head also
 overrules a one-clause trigger for a card it all but rules out, never a red-flag rule's. It must suit
-the patient's age and the request's level; at most MAX_CARDS are shown, strongest first. A request that no
-specific card fits gets its level's fallback card, and a level 0-1 request always gets one that says
-"send help now"."""
+the patient's age and the request's level; at most MAX_CARDS are shown (MAX_CARDS_URGENT at levels 0-1),
+strongest first. A request that no specific card fits gets its level's fallback card, and a level 0-1
+request always gets one that says "send help now"."""
 import logging
 import re
 
@@ -21,7 +21,11 @@ from .clauses import clause_vectors_batch
 from .cards import FALLBACKS, check_references, load_cards
 
 logger = logging.getLogger(__name__)
+# At most this many specific cards, strongest first: a dispatcher reads them aloud. A life threat (levels 0-1)
+# may need three at once (a crash: the trauma, the bleeding and the scene), and a missed protocol costs more
+# there than an extra card; chosen out of fold and on data/guidance/dev (docs/guidance.md).
 MAX_CARDS = 2
+MAX_CARDS_URGENT = 3
 # A clause means a card when its nearest trigger phrase is this close (cosine) and this much closer than any
 # other card's: the margin matters more than the level. Both chosen on data/guidance/dev only (docs/guidance.md).
 PHRASE_THRESHOLD = 0.4
@@ -35,10 +39,17 @@ _CHILD_WORDS = re.compile(r"\b(child|kid|toddler|little (boy|girl|one)|preschool
 NUMBER_WORDS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
                 "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen")
 _NUMBER_WORDS = re.compile(r"\b(" + "|".join(NUMBER_WORDS) + r")\b", re.I)
-# "he's 5", "my daughter is 7", "my son, he's five": a bare number after "he's" is an age in years.
+# "he's 5", "my daughter is 7", "she is 13 months": a number after "he's" is an age, in years unless a unit says
+# otherwise; other units ("he's 40 minutes", "she's 38 degrees") are not ages.
+_AGE_UNIT = r"(?>(?:\s*(days?|weeks?|wks?|months?|mos?|years?|yrs?)\b)?)"  # atomic: a unit is never skipped
+_NOT_AN_AGE = (r"(?!\s*(?:%|minutes?|mins?|hours?|hrs?|times?|degrees?|stone|kg|lbs?|feet|ft|metres?|m\b|:|\.\d|"
+               r"in\b|into\b|along\b|pregnant))")
 _SAID_AGE = re.compile(r"\b(?:he|she|son|daughter|boy|girl|child|kid|brother|sister|grandson|granddaughter)"
-                       r"(?:'s|\u2019s| is)\s+(\d{1,2})\b(?!\s*(?:%|minutes?|mins?|hours?|hrs?|days?|"
-                       r"weeks?|months?|times?|degrees?|stone|kg|lbs?|feet|ft|metres?|m\b|:|\.\d))", re.I)
+                       r"(?:'s|\u2019s| is)\s+(\d{1,2})\b" + _AGE_UNIT + _NOT_AN_AGE, re.I)
+# A transcript's answer: "How old is she?" then "Caller: Three." or "A: about 4 months".
+_ASKED_AGE = re.compile(r"\bhow old\b[^?\n]*\?\s*(?:\w+:\s*)?(?:(?:she|he)(?:'s|\u2019s| is)\s+|about\s+|around\s+)?"
+                        r"(\d{1,2})\b" + _AGE_UNIT + _NOT_AN_AGE, re.I)
+_UNIT_DAYS = {"d": 1.0, "w": 7.0, "m": 30.4, "y": 365.0}
 
 CARDS = load_cards()
 ORDER = {card_id: number for number, card_id in enumerate(CARDS)}  # ties: the more urgent card, then file order
@@ -69,9 +80,10 @@ def age_group(text):
     """"infant", "child" or "adult": from a stated age when there is one, else from words; adult by default."""
     text = _digits(text)
     ages = [reading.value for reading in measurements.measure(text) if reading.kind == "age_days"]
-    said = _SAID_AGE.search(text)
+    said = _SAID_AGE.search(text) or _ASKED_AGE.search(text)
     if said:
-        ages.append(int(said.group(1)) * 365.0)
+        unit = (said.group(2) or "y")[0].lower()
+        ages.append(int(said.group(1)) * _UNIT_DAYS[unit])
     if ages:
         return "infant" if ages[0] < INFANT_DAYS else "child" if ages[0] < CHILD_DAYS else "adult"
     if _INFANT_WORDS.search(text):
@@ -179,7 +191,7 @@ def choose(text, level, strengths):
     superseded = {other for _, card_id in candidates for other in CARDS[card_id].supersedes}
     ranked = sorted((pair for pair in candidates if pair[1] not in superseded),
                     key=lambda pair: (-pair[0], min(CARDS[pair[1]].levels), ORDER[pair[1]]))
-    chosen = [CARDS[card_id] for _, card_id in ranked[:MAX_CARDS]]
+    chosen = [CARDS[card_id] for _, card_id in ranked[:MAX_CARDS_URGENT if level <= 1 else MAX_CARDS]]
     if level <= 1 and not any(card.send_help_now for card in chosen):
         chosen.append(CARDS[FALLBACKS[level]])
     elif not chosen:

@@ -36,6 +36,19 @@ def build_prompt_ids(tokenizer, text, location="", cards=()):
     return tokenizer(f"{system}\n\nCaller: {report}\n\nDispatcher guidance:\n")["input_ids"]
 
 
+def grounded_prompt_ids(tokenizer, text, location, cards, longest):
+    """(prompt ids, the cards in it): every card when the prompt fits in `longest` tokens, else the strongest
+    ones that fit (cards come strongest first), at least one. The dispatcher sees every card on the screen
+    either way; a request is not refused because three protocols will not fit beside a long report."""
+    cards = list(cards)
+    count = len(cards)
+    prompt_ids = build_prompt_ids(tokenizer, text, location, cards)
+    while len(prompt_ids) > longest and count > 1:
+        count -= 1
+        prompt_ids = build_prompt_ids(tokenizer, text, location, cards[:count])
+    return prompt_ids, cards[:count]
+
+
 def shared_prefix_ids(tokenizer, cards=()):
     """The leading token ids of every prompt grounded in exactly these cards: what two different reports'
     prompts have in common (the system text and the cards, up to where the report begins)."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from .engine.sampling import SamplingParams
 from .guard import DegenerationGuard
-from .prompting import AnswerText, build_prompt_ids, shared_prefix_ids
+from .prompting import AnswerText, grounded_prompt_ids, shared_prefix_ids
 from .stop_strings import find_stop, partial_stop_length
 from .store import WorkerRefused
 
@@ -191,13 +191,14 @@ class InferenceService:
             self.store.release(waiting)
 
     def _admit(self, queued):
-        prompt_ids = build_prompt_ids(self.tokenizer, queued.text, queued.location, queued.cards)
         answer = AnswerText(self.tokenizer)
         if queued.answer:  # resume after the text an earlier worker saved: it is already on the screens
             answer.extend(self.tokenizer(queued.answer, add_special_tokens=False)["input_ids"])
-            prompt_ids = prompt_ids + answer.token_ids
-        waited = time.time() - queued.created_at.timestamp()
         longest_prompt = self.engine.max_model_len - self.max_answer_tokens
+        prompt_ids, cards = grounded_prompt_ids(self.tokenizer, queued.text, queued.location, queued.cards,
+                                                longest_prompt - len(answer.token_ids))
+        prompt_ids = prompt_ids + answer.token_ids
+        waited = time.time() - queued.created_at.timestamp()
         if len(prompt_ids) > longest_prompt:
             self._refuse(queued.request_id, f"the report is too long for the guidance model: its prompt is "
                                             f"{len(prompt_ids)} tokens and at most {longest_prompt} fit "
@@ -205,7 +206,7 @@ class InferenceService:
             return
         answer_room = self.max_answer_tokens - len(answer.token_ids)
         if answer_room < 1:  # the saved answer is already as long as answers may be
-            self._finish(self._track(queued, prompt_ids, answer), answer.text)
+            self._finish(self._track(queued, prompt_ids, answer, cards), answer.text)
             return
         try:
             self.engine.add_request(
@@ -221,12 +222,13 @@ class InferenceService:
         except ValueError as error:  # this one request cannot run; the others must
             self._refuse(queued.request_id, f"guidance could not be generated: {error}")
             return
-        self._track(queued, prompt_ids, answer)
+        self._track(queued, prompt_ids, answer, cards)
 
-    def _track(self, queued, prompt_ids, answer):
+    def _track(self, queued, prompt_ids, answer, cards):
+        """cards: those in the prompt, which the answer is checked against."""
         active = self.active[queued.request_id] = ActiveRequest(
             queued.request_id, len(prompt_ids) - len(answer.token_ids), queued.urgency, answer,
-            guard=DegenerationGuard(queued.text, queued.location, self._card_key_words(queued.cards)),
+            guard=DegenerationGuard(queued.text, queued.location, self._card_key_words(cards)),
             stop=self.sampling.stop,
         )
         return active

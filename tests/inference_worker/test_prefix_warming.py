@@ -6,7 +6,7 @@ import torch
 
 from inference_worker.engine import Engine, EngineConfig
 from inference_worker.model_loading import build_random_model, random_config
-from inference_worker.prompting import build_prompt_ids, shared_prefix_ids
+from inference_worker.prompting import build_prompt_ids, grounded_prompt_ids, shared_prefix_ids
 from inference_worker.service import InferenceService
 
 from .test_service_guard import RecordingStore, queued, tokenizer  # noqa: F401 (fixture)
@@ -70,3 +70,26 @@ def test_warming_stops_at_half_the_kv_pool(model, tokenizer):
     stats = service.engine.stats()
     assert not service._cards_to_warm
     assert 0 < stats["kv_cached_blocks"] <= 20
+
+
+def test_a_prompt_keeps_the_strongest_cards_that_fit_and_at_least_one(tokenizer):
+    cards = [protocol_card(n) for n in (1, 2, 3)]
+    one, two = (len(build_prompt_ids(tokenizer, "my dad collapsed", cards=cards[:n])) for n in (1, 2))
+    ids, used = grounded_prompt_ids(tokenizer, "my dad collapsed", "", cards, two)
+    assert [c["id"] for c in used] == ["card-1", "card-2"] and len(ids) == two
+    _, used = grounded_prompt_ids(tokenizer, "my dad collapsed", "", cards, 10_000)
+    assert len(used) == 3
+    ids, used = grounded_prompt_ids(tokenizer, "my dad collapsed", "", cards, 5)
+    assert [c["id"] for c in used] == ["card-1"] and len(ids) == one  # too long even so: the caller refuses it
+
+
+def test_three_cards_beside_a_long_report_are_answered_on_the_ones_that_fit(model, tokenizer):
+    cards = tuple(protocol_card(n) for n in (1, 2, 3))
+    two = len(build_prompt_ids(tokenizer, "my dad collapsed", cards=cards[:2]))
+    engine = Engine(model, EngineConfig(max_batch_size=4, kv_block_size=16, kv_device_blocks=128,
+                                        max_model_len=two + 4), device="cpu")
+    store = RecordingStore([queued(9, cards=cards)])
+    service = InferenceService(engine, tokenizer, store, max_answer_tokens=4, stream_interval=0.0, card_check=False)
+    for _ in range(20):
+        service.run_once()
+    assert 9 in store.done, (store.done, store.withdrawn)

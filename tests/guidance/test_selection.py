@@ -108,6 +108,9 @@ def test_a_changed_urgency_chooses_again_from_the_stored_strengths():
     # a unit after "she is": months and weeks are not years, and pregnancy weeks are not the patient's age
     ("my grandson is 15 months and went limp", "child"), ("she's 7 weeks, floppy", "infant"),
     ("she is 20 weeks pregnant", "adult"), ("he's 6 years, not breathing", "child"),
+    ("my wife, she's 38 weeks, contractions every 3 minutes, now she collapsed", "adult"),
+    ("she is 7 months and bleeding, her waters have not gone", "adult"),
+    ("she's 8 months, a bump on her head due to a fall", "infant"),
     # a transcript's answer to the age question
     ("Dispatcher: How old is she?\nCaller: Four. She went blue", "child"),
     ("Q: how old is the baby? A: about 5 months", "infant"), ("How old is he? Seventy, I think", "adult"),

@@ -50,6 +50,8 @@ _SAID_AGE = re.compile(r"\b(?:he|she|son|daughter|boy|girl|child|kid|brother|sis
 _ASKED_AGE = re.compile(r"\bhow old\b[^?\n]*\?\s*(?:\w+:\s*)?(?:(?:she|he)(?:'s|\u2019s| is)\s+|about\s+|around\s+)?"
                         r"(\d{1,2})\b" + _AGE_UNIT + _NOT_AN_AGE, re.I)
 _UNIT_DAYS = {"d": 1.0, "w": 7.0, "m": 30.4, "y": 365.0}
+# "She's 38 weeks" or "she is 7 months" in a pregnancy is the pregnancy's length, not her age.
+_PREGNANCY = re.compile(r"\b(pregnan\w*|expecting|gestation|labou?r|contractions?|waters|midwife)\b", re.I)
 
 CARDS = load_cards()
 ORDER = {card_id: number for number, card_id in enumerate(CARDS)}  # ties: the more urgent card, then file order
@@ -81,8 +83,8 @@ def age_group(text):
     text = _digits(text)
     ages = [reading.value for reading in measurements.measure(text) if reading.kind == "age_days"]
     said = _SAID_AGE.search(text) or _ASKED_AGE.search(text)
-    if said:
-        unit = (said.group(2) or "y")[0].lower()
+    unit = (said.group(2) or "y")[0].lower() if said else None
+    if said and not (unit in "wm" and _PREGNANCY.search(text)):
         ages.append(int(said.group(1)) * _UNIT_DAYS[unit])
     if ages:
         return "infant" if ages[0] < INFANT_DAYS else "child" if ages[0] < CHILD_DAYS else "adult"

@@ -90,6 +90,22 @@ def test_a_life_threat_shows_up_to_three_cards_and_other_levels_two():
     assert [c.id for c in selection.choose(crash, 2, strengths)] == ["major_trauma", "severe_bleeding"]
 
 
+@pytest.mark.parametrize(("text", "dropped"), [
+    ("he collapsed in the shop and won't wake up but he's breathing normally", True),
+    ("unresponsive, breathing fine, pulse 90", True),
+    ("she's breathing OK but she is not waking up", True),
+    ("he's breathing, kind of, a big gasp now and then", False),        # gasping is not breathing normally
+    ("I think she's breathing, she won't wake", False),                 # doubt keeps CPR
+    ("Is he breathing? I can't see his chest move", False),             # a question is not an answer
+    ("he was breathing a minute ago and now he has stopped breathing", False),
+    ("my dad collapsed and won't wake up", False),                      # nothing said about breathing
+])
+def test_a_call_that_says_the_person_breathes_normally_gets_no_cpr_card(text, dropped):
+    strengths = {"cpr_adult": 1.0, "unconscious_breathing": 0.7}
+    chosen = [c.id for c in selection.choose(text, 0, strengths)]
+    assert chosen == (["unconscious_breathing"] if dropped else ["cpr_adult"])  # CPR supersedes the recovery position
+
+
 def test_a_send_help_now_card_survives_a_level_1_verdict_but_not_level_3():
     assert [c.id for c in selection.choose("not breathing", 1, {"cpr_adult": 1.0})] == ["cpr_adult"]
     assert [c.id for c in selection.choose("not breathing", 3, {"cpr_adult": 1.0})] == ["self_care"]

@@ -153,6 +153,37 @@ def contradicted(card_id, text, span):
                for finding in GUARDS.get(card_id, ()))
 
 
+# Doubt in a clause that says the person breathes ("I think he's breathing", "can't tell if she's breathing"):
+# not an answer a CPR card may be dropped on.
+_DOUBT = re.compile(r"\b(think|thinks|thought|maybe|might|perhaps|sure|unsure|know|tell|seems?|looks?|guess|"
+                    r"probably|possibly|if|whether|kind of|sort of|kinda|sorta)\b", re.I)
+# Anywhere in the call, these say the breathing is not normal (agonal gasps, noises, colour), whatever clause
+# says "breathing": the CPR card stays.
+_ABNORMAL_BREATHING = re.compile(r"\b(gasp\w*|agonal|snor\w*|gurgl\w*|rattl\w*|blue|gr[ae]y|purple|dusky)\b", re.I)
+
+
+def said_otherwise(card_id, text):
+    """Whether the call says, in so many words and without doubt, the opposite of every guarded trigger finding
+    of the card ("unresponsive but breathing normally", and nowhere "not breathing", "gasping" or a question):
+    a CPR card is for someone not breathing normally, and such a call needs the recovery position instead."""
+    guards = GUARDS.get(card_id)
+    return bool(guards) and all(_call_contradicts(finding, text) for finding in guards)
+
+
+def _call_contradicts(finding, text):
+    if _ABNORMAL_BREATHING.search(text):
+        return False
+    said = False
+    for start, end in findings.segments(text) or [(0, len(text))]:
+        clause = text[start:end]
+        if not finding.contradicted_by.search(clause) or findings.asked(text, start, end):
+            continue
+        if (finding.unless is not None and finding.unless.search(clause)) or _DOUBT.search(clause):
+            return False
+        said = True
+    return said
+
+
 def head_probabilities_batch(texts, clause_vectors, encoder_name):
     """{card id: probability} per text, for every card the learned head knows; None per text when its artefact
     cannot load. `clause_vectors`: each text's clause embeddings."""
@@ -189,7 +220,7 @@ def choose(text, level, strengths):
     group = age_group(text)
     candidates = [(strength, card_id) for card_id, strength in strengths.items()
                   if card_id not in FALLBACKS.values() and group in CARDS[card_id].ages
-                  and suits_level(CARDS[card_id], level)]
+                  and suits_level(CARDS[card_id], level) and not said_otherwise(card_id, text)]
     superseded = {other for _, card_id in candidates for other in CARDS[card_id].supersedes}
     ranked = sorted((pair for pair in candidates if pair[1] not in superseded),
                     key=lambda pair: (-pair[0], min(CARDS[pair[1]].levels), ORDER[pair[1]]))

@@ -127,6 +127,15 @@ def test_a_changed_urgency_chooses_again_from_the_stored_strengths():
     ("my wife, she's 38 weeks, contractions every 3 minutes, now she collapsed", "adult"),
     ("she is 7 months and bleeding, her waters have not gone", "adult"),
     ("she's 8 months, a bump on her head due to a fall", "infant"),
+    # typed in a hurry: no apostrophe, a word before the number, "little one" not read as "little 1"
+    ("my son fell in the pool hes 4 i got him out", "child"), ("shes only 3 and not moving", "child"),
+    ("MY LITTLE ONE WAS IN THE POOL", "child"), ("a Year 4 boy collapsed in the playground", "child"),
+    ("shes 11 months she went limp", "infant"), ("hes only 19 and took a load of pills", "adult"),
+    # a number joined to a child's noun, and clinical shorthand; counts, distances and times are not ages
+    ("a girl of about eight was pulled from the pool", "child"), ("her daughter, seven, won't wake", "child"),
+    ("my brother 9 touched the wire", "child"), ("the boy I look after is six", "child"), ("M 4y, apnoeic", "child"),
+    ("my son took 8 tablets", "adult"), ("her son collapsed about 2 hours ago", "adult"),
+    ("the boy about 20 metres away", "adult"), ("my son, 2 days ago he fell", "adult"), ("my son 24 collapsed", "adult"),
     # a transcript's answer to the age question
     ("Dispatcher: How old is she?\nCaller: Four. She went blue", "child"),
     ("Q: how old is the baby? A: about 5 months", "infant"), ("How old is he? Seventy, I think", "adult"),

@@ -34,7 +34,8 @@ EXACT = 1.0  # the strength of a finding, rule or word trigger
 INFANT_DAYS = 365
 CHILD_DAYS = 12 * 365
 _INFANT_WORDS = re.compile(r"\b(bab(y|ies)|infant|newborn|new born|neonate)\b", re.I)
-_CHILD_WORDS = re.compile(r"\b(child|kid|toddler|little (boy|girl|one)|preschooler|schoolboy|schoolgirl)\b", re.I)
+_CHILD_WORDS = re.compile(r"\b(child|kid|toddler|little (boy|girl|one|lad|lass)|preschooler|schoolboy|schoolgirl|"
+                          r"year ?[1-6] (boy|girl|pupil|child))\b", re.I)
 
 NUMBER_WORDS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
                 "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen")
@@ -43,12 +44,20 @@ _NUMBER_WORDS = re.compile(r"\b(" + "|".join(NUMBER_WORDS) + r")\b", re.I)
 # otherwise; other units ("he's 40 minutes", "she's 38 degrees") are not ages.
 _AGE_UNIT = r"(?>(?:\s*(days?|weeks?|wks?|months?|mos?|years?|yrs?)\b)?)"  # atomic: a unit is never skipped
 _NOT_AN_AGE = (r"(?!\s*(?:%|minutes?|mins?|hours?|hrs?|times?|degrees?|stone|kg|lbs?|feet|ft|metres?|m\b|:|\.\d|"
-               r"in\b|into\b|along\b|pregnant))")
-_SAID_AGE = re.compile(r"\b(?:he|she|son|daughter|boy|girl|child|kid|brother|sister|grandson|granddaughter)"
-                       r"(?:'s|\u2019s| is)\s+(\d{1,2})\b" + _AGE_UNIT + _NOT_AN_AGE, re.I)
+               r"in\b|into\b|along\b|pregnant|ago\b))")
+_SAID_AGE = re.compile(r"\b(?:(?:he|she|son|daughter|boy|girl|child|kid|brother|sister|grandson|granddaughter)"
+                       r"(?:'s|\u2019s| is)|hes|shes)\s+(?:(?:only|just|about|around|nearly|almost)\s+)?(\d{1,2})\b"
+                       + _AGE_UNIT + _NOT_AN_AGE, re.I)
 # A transcript's answer: "How old is she?" then "Caller: Three." or "A: about 4 months".
 _ASKED_AGE = re.compile(r"\bhow old\b[^?\n]*\?\s*(?:\w+:\s*)?(?:(?:she|he)(?:'s|\u2019s| is)\s+|about\s+|around\s+)?"
                         r"(\d{1,2})\b" + _AGE_UNIT + _NOT_AN_AGE, re.I)
+# "a boy of about eight", "her daughter, 7,", "my brother 9", "the boy I look after is seven", "M 4y": a number
+# joined to a child's noun by nothing, a comma or a word that introduces an age ("my son took 8 tablets" is not).
+_NOUN_AGE = re.compile(r"\b(?:boy|girl|lad|lass|son|daughter|brother|sister|child|kid|grandson|granddaughter|nephew|"
+                       r"niece)\b(?:[^.?!\d\n]{0,20}?(?:\bof|\bis|\baged?|\babout|\baround|\bapprox\w*|\broughly|,)"
+                       r"|\s)\s*(?:about\s+|around\s+|approx\w*\s+|roughly\s+)?(\d{1,2})\b"
+                       + _AGE_UNIT + _NOT_AN_AGE, re.I)
+_SHORT_AGE = re.compile(r"\b(\d{1,2}) ?y()\b(?!\s*ago)", re.I)  # clinical shorthand: "M 4y", "approx 3y"
 _UNIT_DAYS = {"d": 1.0, "w": 7.0, "m": 30.4, "y": 365.0}
 # "She's 38 weeks" or "she is 7 months" in a pregnancy is the pregnancy's length, not her age.
 _PREGNANCY = re.compile(r"\b(pregnan\w*|expecting|gestation|labou?r|contractions?|waters|midwife)\b", re.I)
@@ -80,9 +89,10 @@ def _digits(text):
 
 def age_group(text):
     """"infant", "child" or "adult": from a stated age when there is one, else from words; adult by default."""
-    text = _digits(text)
-    ages = [reading.value for reading in measurements.measure(text) if reading.kind == "age_days"]
-    said = _SAID_AGE.search(text) or _ASKED_AGE.search(text)
+    numbered = _digits(text)  # the words are read in the text as said ("my little one" is not "my little 1")
+    ages = [reading.value for reading in measurements.measure(numbered) if reading.kind == "age_days"]
+    said = next((m for pattern in (_SAID_AGE, _ASKED_AGE, _NOUN_AGE, _SHORT_AGE) for m in [pattern.search(numbered)]
+                 if m), None)
     unit = (said.group(2) or "y")[0].lower() if said else None
     if said and not (unit in "wm" and _PREGNANCY.search(text)):
         ages.append(int(said.group(1)) * _UNIT_DAYS[unit])

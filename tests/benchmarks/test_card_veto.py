@@ -12,7 +12,8 @@ def test_a_scenario_always_falls_in_one_fold_and_folds_are_used():
 
 @pytest.mark.django_db
 def test_the_veto_drops_a_one_clause_card_the_head_rules_out_but_keeps_a_rule_card():
-    rows = [{"text": "she won't wake up but she is breathing normally", "label": 1,
+    # (not "breathing normally": a call that says so loses its CPR card whatever the head says, selection.said_otherwise)
+    rows = [{"text": "she won't wake up but her chest is going up and down", "label": 1,
              "cards": ["unconscious_breathing"], "scenario": "a"},
             {"text": "he collapsed and is not breathing", "label": 0, "cards": ["cpr_adult"], "scenario": "b"}]
     found = [(None, {"cpr_adult": 0.6}, {"unconscious_breathing": 1.0}, set()),

@@ -186,6 +186,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # tasks every restore interval x throttle seconds (10 x 10 by default, so up to 100 s late): scan on every
 # sweep, at most every 10 s, so redelivery comes within the visibility timeout plus one sweep.
 CELERY_VISIBILITY_TIMEOUT_S = int(os.environ.get("TRIAGE_CELERY_VISIBILITY_TIMEOUT", "600"))
+# Each Celery worker process loads the classifier's models as it starts (triage_site/celery.py), not on its first task
+TRIAGE_CELERY_PRELOAD_MODELS = env_bool("TRIAGE_CELERY_PRELOAD_MODELS", True)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 2,
     "socket_timeout": 5,

@@ -218,3 +218,33 @@ def test_a_batch_encodes_each_clause_once_for_urgency_and_cards_alike(loaded_mod
     for medical_request in requests:
         medical_request.refresh_from_db()
         assert medical_request.status == Status.QUEUED and medical_request.cards
+
+
+def test_each_celery_worker_process_loads_the_models_as_it_starts(monkeypatch, caplog):
+    from celery.signals import worker_process_init
+
+    import triage_site.celery  # noqa: F401 - connects the receiver, as the worker's -A triage_site does
+
+    calls = []
+    monkeypatch.setattr(tasks, "load_models", lambda: calls.append("loaded"))
+    worker_process_init.send(sender=None)
+    assert calls == ["loaded"]
+
+    def broken():
+        raise OSError("encoder files missing")
+
+    monkeypatch.setattr(tasks, "load_models", broken)
+    worker_process_init.send(sender=None)  # the worker still starts; the first task loads them
+    assert "could not load the classifier's models at worker start" in caplog.text
+
+
+def test_preloading_can_be_left_to_the_first_task(monkeypatch, settings):
+    from celery.signals import worker_process_init
+
+    import triage_site.celery  # noqa: F401
+
+    calls = []
+    monkeypatch.setattr(tasks, "load_models", lambda: calls.append("loaded"))
+    settings.TRIAGE_CELERY_PRELOAD_MODELS = False
+    worker_process_init.send(sender=None)
+    assert calls == []

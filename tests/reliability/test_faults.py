@@ -77,7 +77,9 @@ def test_redis_outage_keeps_intake_open_and_catches_up(make_stack, tmp_path):
 
 def test_celery_worker_killed_during_classification(make_stack):
     # Redelivery, not the worker's re-send loop, must recover the task: re-sending is pushed out of reach.
-    stack = make_stack(extra_env={"TRIAGE_CELERY_VISIBILITY_TIMEOUT": "5", "TRIAGE_RESEND_INTERVAL_S": "3600"})
+    # The worker loads the models on its first task, not at start: that task is then in progress for seconds.
+    stack = make_stack(extra_env={"TRIAGE_CELERY_VISIBILITY_TIMEOUT": "5", "TRIAGE_RESEND_INTERVAL_S": "3600",
+                                  "TRIAGE_CELERY_PRELOAD_MODELS": "0"})
     stack.start("web")
     stack.start("celery")
     client = stack.sign_in()

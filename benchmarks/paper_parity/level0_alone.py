@@ -20,6 +20,7 @@ import json
 import sys
 import tempfile
 from dataclasses import replace
+from statistics import fmean as mean
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,10 +31,6 @@ from scheduler.simulator import SimulationParams, run_simulation  # noqa: E402
 from scheduler.workload import load_trace, write_trace  # noqa: E402
 
 TRACE = Path(__file__).with_name("headline_requests.jsonl")
-
-
-def mean(values):
-    return sum(values) / len(values)
 
 
 def lower_bound(requests, model, slots):

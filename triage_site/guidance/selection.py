@@ -167,9 +167,10 @@ def contradicted(card_id, text, span):
 # not an answer a CPR card may be dropped on.
 _DOUBT = re.compile(r"\b(think|thinks|thought|maybe|might|perhaps|sure|unsure|know|tell|seems?|looks?|guess|"
                     r"probably|possibly|if|whether|kind of|sort of|kinda|sorta)\b", re.I)
-# Anywhere in the call, these say the breathing is not normal (agonal gasps, noises, colour), whatever clause
-# says "breathing": the CPR card stays.
-_ABNORMAL_BREATHING = re.compile(r"\b(gasp\w*|agonal|snor\w*|gurgl\w*|rattl\w*|blue|gr[ae]y|purple|dusky)\b", re.I)
+# Per guarded finding, words that anywhere in the call keep it standing whatever a clause says: agonal gasps,
+# noises or a blue or grey colour mean the breathing is not normal, so the CPR card stays.
+_UNLESS_IN_CALL = {"not_breathing": re.compile(r"\b(gasp\w*|agonal|snor\w*|gurgl\w*|rattl\w*|blue|gr[ae]y|purple|"
+                                               r"dusky)\b", re.I)}
 
 
 def said_otherwise(card_id, text):
@@ -181,14 +182,17 @@ def said_otherwise(card_id, text):
 
 
 def _call_contradicts(finding, text):
-    if _ABNORMAL_BREATHING.search(text):
+    """Some clause contradicts the finding (Finding.contradicted) and every other clause that speaks of it
+    does too, without doubt."""
+    in_call = _UNLESS_IN_CALL.get(finding.id)
+    if in_call is not None and in_call.search(text):
         return False
     said = False
     for start, end in findings.segments(text) or [(0, len(text))]:
         clause = text[start:end]
-        if not finding.contradicted_by.search(clause) or findings.asked(text, start, end):
-            continue
-        if (finding.unless is not None and finding.unless.search(clause)) or _DOUBT.search(clause):
+        if findings.asked(text, start, end) or not finding.contradicted_by.search(clause):
+            continue  # not an answer about the finding
+        if not finding.contradicted(clause) or _DOUBT.search(clause):
             return False
         said = True
     return said

@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "triage_site.settings")
 
-THRESHOLDS = (0.5, 0.6, 0.7)
+THRESHOLDS = (0.4, 0.5, 0.6, 0.7)
 VETOES = (0.0, 0.1, 0.2, 0.3)
 BATCH = 16
 

@@ -46,6 +46,24 @@ def test_the_head_learns_the_cards_and_not_the_fallbacks(tmp_path):
     assert drowning["drowning"] > 0.5 > drowning["choking"]
 
 
+def test_a_word_spelt_another_way_still_counts(tmp_path):
+    """Neither the words nor the stand-in encoder know "chokeing" or "rivverr"; their character n-grams do."""
+    head = card_head.train([write_rows(tmp_path / "train.jsonl", TRAINING)], bag_of_words_encoder, "test-encoder")
+    texts = ["chokeing", "rivverr"]
+    clauses = clause_vectors_batch(texts, bag_of_words_encoder)
+    choking, drowning = head.probabilities(texts, [vectors for _, vectors in clauses])
+    assert choking["choking"] > choking["drowning"]
+    assert drowning["drowning"] > drowning["choking"]
+
+
+def test_an_artefact_from_before_character_n_grams_is_refused(tmp_path):
+    head = card_head.train([write_rows(tmp_path / "train.jsonl", TRAINING)], bag_of_words_encoder, "test-encoder")
+    head.characters = None
+    card_head.save(head, tmp_path / "old.joblib")
+    with pytest.raises(card_head.CardHeadUnavailable, match="retrain"):
+        card_head.load(tmp_path / "old.joblib")
+
+
 def test_training_refuses_a_text_of_the_tuning_or_evaluation_sets(tmp_path):
     held_out = card_head.read_rows([card_head.HELD_OUT_PATHS[1]])[0]["text"]
     path = write_rows(tmp_path / "train.jsonl", TRAINING + [{"text": "  " + held_out.upper(), "cards": ["choking"]}])

@@ -83,6 +83,14 @@ def test_cpr_supersedes_the_recovery_position_and_the_age_picks_the_cpr_card():
     assert [c.id for c in selection.choose("the baby, six weeks old, won't wake", 0, strengths)] == ["cpr_infant"]
 
 
+def test_the_drowning_card_keeps_the_recovery_position_and_breathing_cards_beside_it():
+    """Its own steps branch on breathing; the other two add detail for a rescued person and never contradict it."""
+    strengths = {"drowning": 1.0, "unconscious_breathing": 0.8, "breathing_difficulty": 0.6}
+    pulled_out = "we pulled him out of the lake, he won't wake up, breathing fast and noisy"
+    assert [c.id for c in selection.choose(pulled_out, 0, strengths)] == [
+        "drowning", "unconscious_breathing", "breathing_difficulty"]
+
+
 def test_a_life_threat_shows_up_to_three_cards_and_other_levels_two():
     strengths = {"major_trauma": 1.0, "severe_bleeding": 0.9, "scene_safety": 0.8, "burns": 0.7}
     crash = "car into a wall, driver bleeding heavily, petrol leaking"

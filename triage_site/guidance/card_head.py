@@ -1,7 +1,8 @@
 """A learned card trigger: which specific cards a whole call needs, learned from labelled requests.
 
 Trigger words and phrases see one clause at a time and one writer's wording; the head reads the whole call
-(its clauses' sentence embeddings, pooled, and its words) and was trained on requests written for it
+(its clauses' sentence embeddings, pooled, its words, and the character n-grams inside its words, which
+still match a word spelt another way: "breathin", "chokeing", "unconcious") and was trained on requests written for it
 (`data/guidance/train/`, by writers who saw only the catalogue). Its probability for a card is a trigger
 strength like the others; a card is triggered at THRESHOLD or above, and below VETO_BELOW it overrules the
 one-clause triggers (selection.overruled). `manage.py train_card_head` fits it and
@@ -36,7 +37,7 @@ HELD_OUT_PATHS = (DATA_DIR / "dev" / "requests.jsonl", DATA_DIR / "independent" 
 # than VETO_BELOW is overruled (not a red-flag rule's card). Both chosen out of fold on the training rows,
 # grouped by scenario (benchmarks/card_veto.py), and checked on data/guidance/dev (benchmarks/card_threshold.py);
 # never on an independent set (docs/guidance.md).
-THRESHOLD = 0.5
+THRESHOLD = 0.4
 VETO_BELOW = 0.1
 DEFAULT_C = 4.0
 
@@ -78,11 +79,13 @@ class CardHead:
     encoder_name: str
     train_sha256: str
     meta: dict = field(default_factory=dict)
+    characters: object = None  # character 3-5-gram tf-idf within words
 
     def features(self, texts, clause_vectors):
         from scipy.sparse import csr_matrix, hstack
 
-        return hstack([self.vectorizer.transform(texts), csr_matrix(pooled(clause_vectors))]).tocsr()
+        return hstack([self.vectorizer.transform(texts), self.characters.transform(texts),
+                       csr_matrix(pooled(clause_vectors))]).tocsr()
 
     def probabilities(self, texts, clause_vectors):
         """{card id: probability} per text, for every card the head knows."""
@@ -104,7 +107,9 @@ def fit(rows, clause_vectors, encoder_name, c=DEFAULT_C, train_sha256=""):
     y = binarizer.fit_transform(labels)
     vectorizer = TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True, min_df=2,
                                  dtype=np.float32).fit(texts)
-    head = CardHead(vectorizer, None, list(binarizer.classes_), encoder_name, train_sha256)
+    characters = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True, min_df=3,
+                                 dtype=np.float32).fit(texts)
+    head = CardHead(vectorizer, None, list(binarizer.classes_), encoder_name, train_sha256, characters=characters)
     x = head.features(texts, clause_vectors)
     head.model = OneVsRestClassifier(LogisticRegression(C=c, class_weight="balanced", max_iter=5000)).fit(x, y)
     return head
@@ -119,7 +124,8 @@ def train(paths, encode, encoder_name, c=DEFAULT_C):
     head = fit(rows, [vectors for _, vectors in clause_vectors_batch(texts, encode)], encoder_name, c, sha)
     head.meta = {"encoder": encoder_name, "train_files": [file_label(path) for path in paths], "train_rows": len(rows),
                  "train_sha256": sha, "C": c, "cards": head.card_ids,
-                 "features": "word 1-2-gram tf-idf + max- and mean-pooled clause embeddings"}
+                 "features": "word 1-2-gram tf-idf + character 3-5-gram tf-idf within words + max- and mean-pooled clause "
+                             "embeddings"}
     return head
 
 
@@ -133,7 +139,10 @@ def save(head, path=None):
 
 
 def load(path=None, encoder_name=None):
-    return load_artifact(path or ARTIFACT_PATH, encoder_name, CardHeadUnavailable, "card head", "train_card_head")
+    head = load_artifact(path or ARTIFACT_PATH, encoder_name, CardHeadUnavailable, "card head", "train_card_head")
+    if head.characters is None:
+        raise CardHeadUnavailable("card head was trained before character n-grams: retrain with train_card_head")
+    return head
 
 
 class _Loaded:

@@ -83,6 +83,14 @@ def test_cpr_supersedes_the_recovery_position_and_the_age_picks_the_cpr_card():
     assert [c.id for c in selection.choose("the baby, six weeks old, won't wake", 0, strengths)] == ["cpr_infant"]
 
 
+def test_cpr_keeps_the_breathing_difficulty_card_which_hands_over_to_it():
+    """Blue lips and no words may be a conscious person fighting for air: that card's last step is CPR."""
+    strengths = {"cpr_adult": 1.0, "breathing_difficulty": 0.9, "unconscious_breathing": 0.8}
+    text = "asthma attack, she can't talk, lips blue, inhaler not working"
+    assert [c.id for c in selection.choose(text, 0, strengths)] == ["cpr_adult", "breathing_difficulty"]
+    assert "CPR" in selection.CARDS["breathing_difficulty"].steps[-1]
+
+
 def test_the_drowning_card_keeps_the_recovery_position_and_breathing_cards_beside_it():
     """Its own steps branch on breathing; the other two add detail for a rescued person and never contradict it."""
     strengths = {"drowning": 1.0, "unconscious_breathing": 0.8, "breathing_difficulty": 0.6}

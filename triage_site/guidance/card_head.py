@@ -1,9 +1,9 @@
 """A learned card trigger: which specific cards a whole call needs, learned from labelled requests.
 
 Trigger words and phrases see one clause at a time and one writer's wording; the head reads the whole call
-(its clauses' sentence embeddings, pooled, its words, and the character n-grams inside its words, which
-still match a word spelt another way: "breathin", "chokeing", "unconcious") and was trained on requests written for it
-(`data/guidance/train/`, by writers who saw only the catalogue). Its probability for a card is a trigger
+(its clauses' sentence embeddings, pooled, its words, and the character n-grams inside its words, which still
+match a word spelt another way: "breathin", "chokeing", "unconcious") and was trained on requests written for
+it (`data/guidance/train/`, by writers who saw only the catalogue). Its probability for a card is a trigger
 strength like the others; a card is triggered at THRESHOLD or above, and below VETO_BELOW it overrules the
 one-clause triggers (selection.overruled). `manage.py train_card_head` fits it and
 saves `data/guidance/model/card_head.joblib`; the artefact names the sha256 of its training files, and a
@@ -124,8 +124,8 @@ def train(paths, encode, encoder_name, c=DEFAULT_C):
     head = fit(rows, [vectors for _, vectors in clause_vectors_batch(texts, encode)], encoder_name, c, sha)
     head.meta = {"encoder": encoder_name, "train_files": [file_label(path) for path in paths], "train_rows": len(rows),
                  "train_sha256": sha, "C": c, "cards": head.card_ids,
-                 "features": "word 1-2-gram tf-idf + character 3-5-gram tf-idf within words + max- and mean-pooled clause "
-                             "embeddings"}
+                 "features": "word 1-2-gram tf-idf + character 3-5-gram tf-idf within words + max- and "
+                             "mean-pooled clause embeddings"}
     return head
 
 

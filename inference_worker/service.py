@@ -41,6 +41,7 @@ class InferenceService:
         # protocol cards whose prompt prefix is prefilled into the prefix cache while the engine is idle, most
         # urgent first, so that the first caller of each card does not pay for its ~300 tokens
         self._cards_to_warm = list(warm_cards)
+        self._warmed_prefixes = []  # in the order warmed, most urgent first
         # hold each answer until it follows one of its protocol cards, and withdraw it if it never does
         self.card_check = card_check
         # each answer's SamplingParams, from the TRIAGE_ANSWER_* settings (None: greedy); bad ones fail at start
@@ -129,11 +130,22 @@ class InferenceService:
         if stats["kv_cached_blocks"] + blocks > stats["kv_blocks_total"] // 2:
             logger.info("prefix cache: %d cards not warmed, half the KV pool is cached", len(self._cards_to_warm) + 1)
             self._cards_to_warm.clear()
-            return
-        started = time.monotonic()
-        with self._engine_busy():
-            cached = self.engine.warm_prefix(prefix)
-        logger.info("prefix cache: card %s warmed, %d tokens in %.2f s", card["id"], cached, time.monotonic() - started)
+        else:
+            started = time.monotonic()
+            with self._engine_busy():
+                cached = self.engine.warm_prefix(prefix)
+            self._warmed_prefixes.append(prefix)
+            logger.info("prefix cache: card %s warmed, %d tokens in %.2f s", card["id"], cached,
+                        time.monotonic() - started)
+        if not self._cards_to_warm:
+            self._keep_most_urgent_longest()
+
+    def _keep_most_urgent_longest(self):
+        """Warming went most urgent first, so the most urgent card would be the first evicted under load: touch
+        the warmed prefixes in reverse, so that the least urgent go first and a cardiac arrest's card stays."""
+        for prefix in reversed(self._warmed_prefixes):
+            self.engine.touch_prefix(prefix)
+        self._warmed_prefixes.clear()
 
     # --- keeping the engine in step with the database --------------------------------------
     def _handle_event(self, event):

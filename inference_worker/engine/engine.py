@@ -147,6 +147,11 @@ class Engine:
             self.step()
         return len(token_ids) // self.config.kv_block_size * self.config.kv_block_size
 
+    def touch_prefix(self, token_ids: list[int]) -> int:
+        """Keep the cached blocks of ``token_ids`` longest: they become the last the prefix cache evicts.
+        Returns the tokens they hold."""
+        return self.kv.touch_prefix(token_ids)
+
     def set_urgency(self, request_id, urgency: int) -> None:
         self.sched.set_urgency(request_id, urgency)
 

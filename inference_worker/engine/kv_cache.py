@@ -163,6 +163,20 @@ class PagedKVCache:
             self._hits[request_id] = (blocks, hashes)
         return len(blocks) * bs
 
+    def touch_prefix(self, token_ids: list[int]) -> int:
+        """Mark the cached leading full blocks of ``token_ids`` most recently used, without taking them; returns
+        how many tokens they hold."""
+        pool, bs = self.device_free, self.block_size
+        hashes, blocks = [], []
+        for i in range(len(token_ids) // bs if pool.caching else 0):
+            extend_hashes(hashes, token_ids, i + 1, bs)
+            block = pool.lookup(hashes[i], token_ids[i * bs:(i + 1) * bs])
+            if block is None:
+                break
+            blocks.append(block)
+        pool.touch(blocks)
+        return len(blocks) * bs
+
     def commit_prefix_hits(self) -> None:
         """The step's prefix hits become their requests' block tables (those were released or empty)."""
         for request_id, (blocks, hashes) in self._hits.items():

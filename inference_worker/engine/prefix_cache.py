@@ -107,6 +107,13 @@ class CachingBlockPool:
             return None
         return block
 
+    def touch(self, blocks: list[int]) -> None:
+        """Make these cached blocks the most recently used, the table's head last (as ``free`` orders them), so
+        that they are evicted after every other cached block; blocks in use are left alone."""
+        for block in reversed(blocks):
+            if block in self._cached:
+                self._cached.move_to_end(block)
+
     def take(self, block: int) -> None:
         """One more reference to a registered block (a prefix hit); a cached one leaves the LRU."""
         assert block in self._hash_of, block

@@ -195,6 +195,20 @@ def test_disabled_registers_nothing(qwen):
     assert_clean(e)
 
 
+def test_pool_touch_moves_cached_blocks_last_in_the_lru_and_leaves_held_ones():
+    pool = CachingBlockPool(range(1, 4))
+    a, b, c = pool.allocate(3)
+    for block, token in ((a, 1), (b, 2), (c, 3)):
+        pool.register(block, chain_hash(0, [token]), [token])
+    pool.free([a])
+    pool.free([b])                    # LRU: a, then b; c still held
+    pool.touch([a, c])                # a becomes the most recent; c is in use and stays so
+    assert pool.ref[c] == 1 and pool.num_cached == 2
+    (evicted,) = pool.allocate(1)
+    assert evicted == b and pool.lookup(chain_hash(0, [1]), [1]) == a
+    pool.check({c: 1, b: 1})
+
+
 def test_pool_lru_and_ref_counts():
     pool = CachingBlockPool(range(1, 5))
     a, b = pool.allocate(2)

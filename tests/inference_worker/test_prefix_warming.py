@@ -57,6 +57,21 @@ def test_idle_worker_warms_cards_in_order_and_the_first_caller_hits_them(model, 
     assert service.engine.stats()["prefix_cache_hit_tokens"] - hits_before == cached * 16
 
 
+def test_after_warming_the_most_urgent_card_is_evicted_last(model, tokenizer):
+    """Cards are warmed most urgent first; left so, the first warmed would be the first evicted under load."""
+    cards = [protocol_card(n) for n in (1, 2, 3)]  # most urgent first, as the worker gets them
+    service = service_for(model, tokenizer, cards)
+    for _ in cards:
+        service.run_once()
+    assert not service._cards_to_warm
+    prefixes = [shared_prefix_ids(tokenizer, [card]) for card in cards]
+    full = [len(prefix) // 16 * 16 for prefix in prefixes]
+    pool = service.engine.kv.device_free
+    pool.allocate(pool.num_free + 2)  # load: two cached blocks must be evicted
+    assert service.engine.touch_prefix(prefixes[0]) == full[0]
+    assert service.engine.touch_prefix(prefixes[2]) < full[2]
+
+
 def test_a_waiting_request_goes_before_warming(model, tokenizer):
     service = service_for(model, tokenizer, [protocol_card(1)], requests=[queued(1)])
     service.run_once()

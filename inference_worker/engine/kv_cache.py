@@ -146,36 +146,33 @@ class PagedKVCache:
         Called while the scheduler plans a step, before that step's preempted KV is released, so the
         blocks wait in ``_hits`` until ``commit_prefix_hits`` makes them the head of the block table."""
         assert request_id not in self._hits, request_id
+        hashes, blocks = self._cached_head(token_ids, (len(token_ids) - 1) // self.block_size)
+        for block in blocks:
+            self.device_free.take(block)
+        if blocks:
+            self._hits[request_id] = (blocks, hashes)
+        return len(blocks) * self.block_size
+
+    def _cached_head(self, token_ids: list[int], max_blocks: int) -> tuple[list[int], list[int]]:
+        """(chain hashes, blocks) of the leading full blocks of ``token_ids`` the pool holds, at most
+        ``max_blocks``; nothing when caching is off."""
         pool, bs = self.device_free, self.block_size
-        max_blocks = (len(token_ids) - 1) // bs
-        if not pool.caching or max_blocks == 0:
-            return 0
         hashes, blocks = [], []
-        for i in range(max_blocks):
+        for i in range(max_blocks if pool.caching else 0):
             extend_hashes(hashes, token_ids, i + 1, bs)
             block = pool.lookup(hashes[i], token_ids[i * bs:(i + 1) * bs])
             if block is None:
                 hashes.pop()
                 break
-            pool.take(block)
             blocks.append(block)
-        if blocks:
-            self._hits[request_id] = (blocks, hashes)
-        return len(blocks) * bs
+        return hashes, blocks
 
     def touch_prefix(self, token_ids: list[int]) -> int:
         """Mark the cached leading full blocks of ``token_ids`` most recently used, without taking them; returns
         how many tokens they hold."""
-        pool, bs = self.device_free, self.block_size
-        hashes, blocks = [], []
-        for i in range(len(token_ids) // bs if pool.caching else 0):
-            extend_hashes(hashes, token_ids, i + 1, bs)
-            block = pool.lookup(hashes[i], token_ids[i * bs:(i + 1) * bs])
-            if block is None:
-                break
-            blocks.append(block)
-        pool.touch(blocks)
-        return len(blocks) * bs
+        _, blocks = self._cached_head(token_ids, len(token_ids) // self.block_size)
+        self.device_free.touch(blocks)
+        return len(blocks) * self.block_size
 
     def commit_prefix_hits(self) -> None:
         """The step's prefix hits become their requests' block tables (those were released or empty)."""

@@ -24,6 +24,10 @@ class DeviceDefaults:
 # runs at ~300 tokens/s, so a 2,048-token step would hold an arriving level-0 request for ~6 s. Remaining work
 # in machine time: a prompt token holds the cores ~3.3 ms, an output token is one of 8 in a ~150 ms step (~19 ms).
 # An urgent arrival always preempts: 16 steps of ~150 ms would be most of its 2 s first-token target.
+# The CPU KV pool's cap (TRIAGE_KV_CACHE_MAX_MB has the same default): a full batch of 8 at 1,224 positions with
+# SmolLM2 is 616 blocks, 433 MB, so the cap does not bind for the packaged model, and the pool holds every
+# protocol card's prompt prefix (~470 blocks) beside one longest request, so the worker keeps them all warm.
+CPU_KV_CACHE_MAX_MB = 512
 CPU_DEFAULTS = DeviceDefaults(max_batch_size=8, urgent_batch_size=1, max_answer_tokens=200, token_budget=512,
                               prefill_token_weight=0.2, preemption_min_wait=0)
 # CUDA: decoding is memory-bound, so a big batch costs each answer little. A prompt token holds the GPU ~1/100 of
@@ -77,7 +81,7 @@ AGING_CHOICES = ("off", "admissions", "deadline")
 
 
 def engine_config(device, *, policy, eos_token_ids=(), max_answer_tokens=None, max_prompt_tokens=1024,
-                  max_batch_size=None, urgent_batch_size=None, kv_cache_max_mb=256, prefix_caching=True,
+                  max_batch_size=None, urgent_batch_size=None, kv_cache_max_mb=CPU_KV_CACHE_MAX_MB, prefix_caching=True,
                   aging="deadline", first_token_targets=None, within_class=False):
     """The EngineConfig for `device` ("cpu" or "cuda..."): None settings take the device's defaults;
     urgent_batch_size 0 turns the urgent batch off. The KV cache is sized for the longest prompt plus the longest
@@ -108,7 +112,7 @@ def engine_config(device, *, policy, eos_token_ids=(), max_answer_tokens=None, m
 
 
 def build_service(*, model_name, device, policy, max_answer_tokens=None, model_cache=None, resend_interval=30.0,
-                  max_prompt_tokens=1024, max_batch_size=None, urgent_batch_size=None, kv_cache_max_mb=256,
+                  max_prompt_tokens=1024, max_batch_size=None, urgent_batch_size=None, kv_cache_max_mb=CPU_KV_CACHE_MAX_MB,
                   answer_sampling=None, prefix_caching=True, card_check=True, store=None, aging="deadline",
                   first_token_targets=None, within_class=False, worker_name=None):
     """answer_sampling: SamplingParams fields for every answer (temperature, top_p, repetition_penalty,

@@ -10,6 +10,8 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from scheduler import blocks_for
+
 from .engine.sampling import SamplingParams
 from .guard import DegenerationGuard
 from .prompting import AnswerText, grounded_prompt_ids, shared_prefix_ids
@@ -121,14 +123,16 @@ class InferenceService:
             self.store.resend_unclassified(older_than_seconds=self.resend_interval)
 
     def _warm_next_card(self):
-        """One card's prompt prefix into the prefix cache (one prefill, while idle), until cached blocks would
-        pass half the KV pool: running requests evict cached blocks anyway, the least recently used first."""
+        """One card's prompt prefix into the prefix cache (one prefill, while idle), as long as the free blocks
+        left still hold one request of the longest length: a cached block is evicted only when none is free, so
+        the first request to arrive costs no warmed card, and a larger load evicts the least urgent cards first
+        (_keep_most_urgent_longest)."""
         card = self._cards_to_warm.pop(0)
         prefix = shared_prefix_ids(self.tokenizer, [card])
-        stats = self.engine.stats()
-        blocks = -(-len(prefix) // stats["kv_block_size"])
-        if stats["kv_cached_blocks"] + blocks > stats["kv_blocks_total"] // 2:
-            logger.info("prefix cache: %d cards not warmed, half the KV pool is cached", len(self._cards_to_warm) + 1)
+        longest_request = blocks_for(self.engine.max_model_len, self.engine.config.kv_block_size)
+        if self._free_blocks_after_warming(prefix) < longest_request:
+            logger.info("prefix cache: %d cards not warmed, the rest of the KV pool is kept for one longest request",
+                        len(self._cards_to_warm) + 1)
             self._cards_to_warm.clear()
         else:
             started = time.monotonic()
@@ -139,6 +143,12 @@ class InferenceService:
                         time.monotonic() - started)
         if not self._cards_to_warm:
             self._keep_most_urgent_longest()
+
+    def _free_blocks_after_warming(self, prefix):
+        """Free (not cached, not used) KV blocks once ``prefix``'s full blocks not yet cached are."""
+        stats, size = self.engine.stats(), self.engine.config.kv_block_size
+        new_blocks = len(prefix) // size - self.engine.cached_prefix_tokens(prefix) // size
+        return stats["kv_blocks_total"] - stats["kv_blocks_used"] - stats["kv_cached_blocks"] - new_blocks
 
     def _keep_most_urgent_longest(self):
         """Warming went most urgent first, so the most urgent card would be the first evicted under load: touch

@@ -225,7 +225,7 @@ TRIAGE_MAX_ANSWER_TOKENS = env_int("TRIAGE_MAX_ANSWER_TOKENS", None)       # CPU
 TRIAGE_MAX_PROMPT_TOKENS = env_int("TRIAGE_MAX_PROMPT_TOKENS", 1024)       # longer prompts are refused
 TRIAGE_MAX_BATCH_SIZE = env_int("TRIAGE_MAX_BATCH_SIZE", None)             # CPU 8, CUDA 64
 TRIAGE_URGENT_BATCH_SIZE = env_int("TRIAGE_URGENT_BATCH_SIZE", None, minimum=0)  # CPU 1, CUDA 0 (0: off)
-TRIAGE_KV_CACHE_MAX_MB = env_int("TRIAGE_KV_CACHE_MAX_MB", 256)            # the CPU KV pool's cap
+TRIAGE_KV_CACHE_MAX_MB = env_int("TRIAGE_KV_CACHE_MAX_MB", 512)  # the CPU KV pool's cap (inference_worker.build)
 TRIAGE_PREFIX_CACHING = env_bool("TRIAGE_PREFIX_CACHING", True)  # reuse the KV of shared prompt prefixes
 TRIAGE_MODEL_CACHE = Path(os.environ.get("TRIAGE_MODEL_CACHE", VAR_DIR / "models"))
 # How often the worker re-sends requests whose classification was never enqueued or was lost.

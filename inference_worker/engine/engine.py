@@ -152,6 +152,10 @@ class Engine:
         Returns the tokens they hold."""
         return self.kv.touch_prefix(token_ids)
 
+    def cached_prefix_tokens(self, token_ids: list[int]) -> int:
+        """Tokens of ``token_ids``' head the prefix cache holds (whole blocks), without using them."""
+        return self.kv.cached_prefix_tokens(token_ids)
+
     def set_urgency(self, request_id, urgency: int) -> None:
         self.sched.set_urgency(request_id, urgency)
 

@@ -174,6 +174,11 @@ class PagedKVCache:
         self.device_free.touch(blocks)
         return len(blocks) * self.block_size
 
+    def cached_prefix_tokens(self, token_ids: list[int]) -> int:
+        """How many leading tokens of ``token_ids`` the cache holds in full blocks; nothing taken or touched."""
+        _, blocks = self._cached_head(token_ids, len(token_ids) // self.block_size)
+        return len(blocks) * self.block_size
+
     def commit_prefix_hits(self) -> None:
         """The step's prefix hits become their requests' block tables (those were released or empty)."""
         for request_id, (blocks, hashes) in self._hits.items():

@@ -78,13 +78,39 @@ def test_a_waiting_request_goes_before_warming(model, tokenizer):
     assert len(service._cards_to_warm) == 1 and service.engine.stats()["prefill_tokens"] > 0
 
 
-def test_warming_stops_at_half_the_kv_pool(model, tokenizer):
-    service = service_for(model, tokenizer, [protocol_card(n) for n in range(12)], blocks=40)
-    for _ in range(12):
+def distinct_blocks(tokenizer, cards):
+    """Full KV blocks the cards' prefixes hold together (the system prompt's blocks are shared)."""
+    hashes = set()
+    for card in cards:
+        prefix = shared_prefix_ids(tokenizer, [card])
+        hashes.update(tuple(prefix[:end]) for end in range(16, len(prefix) + 1, 16))
+    return len(hashes)
+
+
+def test_warming_keeps_room_for_one_longest_request(model, tokenizer):
+    cards = [protocol_card(n) for n in range(12)]
+    longest = 512 // 16
+    service = service_for(model, tokenizer, cards, blocks=longest + distinct_blocks(tokenizer, cards[:3]))
+    for _ in cards:
         service.run_once()
     stats = service.engine.stats()
     assert not service._cards_to_warm
-    assert 0 < stats["kv_cached_blocks"] <= 20
+    assert stats["kv_cached_blocks"] == distinct_blocks(tokenizer, cards[:3])  # three fit, the fourth would not
+    assert stats["kv_blocks_total"] - stats["kv_cached_blocks"] >= longest
+
+
+def test_every_card_is_warmed_when_the_pool_holds_them_beside_one_longest_request(model, tokenizer):
+    """Beyond half the pool: cached blocks are evicted only once no block is free, so warming costs no room."""
+    cards = [protocol_card(n) for n in range(12)]
+    blocks = 512 // 16 + distinct_blocks(tokenizer, cards)
+    assert distinct_blocks(tokenizer, cards) > blocks // 2
+    service = service_for(model, tokenizer, cards, blocks=blocks)
+    for _ in cards:
+        service.run_once()
+    assert service.engine.stats()["kv_cached_blocks"] == distinct_blocks(tokenizer, cards)
+    for card in cards:
+        prefix = shared_prefix_ids(tokenizer, [card])
+        assert service.engine.cached_prefix_tokens(prefix) == len(prefix) // 16 * 16
 
 
 def test_a_prompt_keeps_the_strongest_cards_that_fit_and_at_least_one(tokenizer):
@@ -108,3 +134,25 @@ def test_three_cards_beside_a_long_report_are_answered_on_the_ones_that_fit(mode
     for _ in range(20):
         service.run_once()
     assert 9 in store.done, (store.done, store.withdrawn)
+
+
+def test_the_default_cpu_pool_keeps_every_card_of_the_library_warm(tokenizer):
+    """With SmolLM2 and the CPU defaults, every card's prefix fits beside one longest request, so the worker warms
+    all of them and no card's first caller prefills it (a card grown past this fails here, not silently)."""
+    from transformers import AutoConfig
+
+    from inference_worker.build import engine_config
+    from inference_worker.engine.kv_cache import kv_bytes_per_block
+    from inference_worker.model_loading import SMOLLM2_GGUF, _smollm2_package_dir
+    from scheduler import blocks_for
+    from triage_site.guidance import selection
+
+    shape = AutoConfig.from_pretrained(_smollm2_package_dir(), gguf_file=SMOLLM2_GGUF)
+    config = engine_config("cpu", policy="semantic")
+    block = kv_bytes_per_block(shape.num_hidden_layers, shape.num_key_value_heads,
+                               shape.hidden_size // shape.num_attention_heads, 16, torch.float32)
+    longest = blocks_for(config.max_model_len, 16)
+    pool = min(config.max_batch_size * longest, int(config.kv_cache_max_mb * 2**20) // block)
+    cards = [card.for_prompt() for card in selection.cards_most_urgent_first()]
+    assert len(cards) >= 25
+    assert distinct_blocks(tokenizer, cards) + longest <= pool

@@ -51,7 +51,7 @@ def test_explicit_block_count_wins(tiny):
 def test_device_defaults():
     cpu = engine_config("cpu", policy="semantic")
     assert (cpu.max_batch_size, cpu.urgent_batch_size, cpu.max_model_len, cpu.kv_cache_max_mb) == \
-        (CPU_DEFAULTS.max_batch_size, CPU_DEFAULTS.urgent_batch_size, 1024 + CPU_DEFAULTS.max_answer_tokens, 256)
+        (CPU_DEFAULTS.max_batch_size, CPU_DEFAULTS.urgent_batch_size, 1024 + CPU_DEFAULTS.max_answer_tokens, 512)
     cuda = engine_config("cuda", policy="semantic")
     assert (cuda.max_batch_size, cuda.urgent_batch_size, cuda.max_model_len) == \
         (64, None, 1024 + CUDA_DEFAULTS.max_answer_tokens)

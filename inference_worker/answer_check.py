@@ -60,7 +60,7 @@ class MemoryStore:
     def save_progress(self, request_id, answer, generated_tokens):
         self.outcomes[request_id].answer = answer
 
-    def publish_delta(self, request_id, text, generated_tokens):
+    def publish_delta(self, request_id, text, generated_tokens, offset):
         pass
 
     def mark_done(self, request_id, answer, generated_tokens):

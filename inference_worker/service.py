@@ -31,6 +31,7 @@ class ActiveRequest:
     stop: tuple = ()  # stop strings: the answer ends where one begins
     started: bool = False
     pending_delta: str = ""
+    streamed: int = 0  # characters of the answer streamed so far (from the saved text resumed after)
     last_flush: float = 0.0
     last_saved: float = field(default_factory=time.monotonic)
 
@@ -165,18 +166,20 @@ class InferenceService:
             self._last_reconcile = float("-inf")
 
     def reconcile(self):
+        """Drop what closed or is no longer this worker's, follow urgency changes, then claim: a request whose
+        answer an override restarted (its cards changed) is dropped and claimed again with its new cards."""
         self._last_reconcile = time.monotonic()
-        self._claim_requests()
         current = self.store.open_urgencies(self.active.keys())
         for request_id, active in list(self.active.items()):
             if request_id not in current:
-                logger.info("request %s closed elsewhere; cancelling", request_id)
+                logger.info("request %s closed or no longer this worker's; cancelling", request_id)
                 self.engine.cancel(request_id)
                 del self.active[request_id]
             elif current[request_id] is not None and current[request_id] != active.urgency:
                 logger.info("request %s urgency %s -> %s", request_id, active.urgency, current[request_id])
                 active.urgency = current[request_id]
                 self.engine.set_urgency(request_id, active.urgency)
+        self._claim_requests()
 
     def _claim_requests(self):
         """Alone, the worker claims every queued request, so its scheduler orders them all. Beside other workers
@@ -251,7 +254,7 @@ class InferenceService:
         active = self.active[queued.request_id] = ActiveRequest(
             queued.request_id, len(prompt_ids) - len(answer.token_ids), queued.urgency, answer,
             guard=DegenerationGuard(queued.text, queued.location, self._card_key_words(cards)),
-            stop=self.sampling.stop,
+            stop=self.sampling.stop, streamed=len(answer.text),
         )
         return active
 
@@ -332,7 +335,8 @@ class InferenceService:
         held = 0 if final else partial_stop_length(active.answer.text, active.stop)
         ready = active.pending_delta[:max(0, len(active.pending_delta) - held)]
         if ready:
-            self.store.publish_delta(active.request_id, ready, len(active.answer.token_ids))
+            self.store.publish_delta(active.request_id, ready, len(active.answer.token_ids), active.streamed)
+            active.streamed += len(ready)
             active.pending_delta = active.pending_delta[len(ready):]
         active.last_flush = now
 

@@ -78,6 +78,8 @@ class QueuedRequest:
     answer: str = ""   # what an earlier worker had generated and saved: this one resumes after it
 
 
+NO_CLAIM_TOKEN = -1  # claim tokens start at 1
+
 class RequestStore:
     """Database operations the inference service needs, and nothing else."""
 
@@ -154,8 +156,9 @@ class RequestStore:
         self._renewed = time.monotonic()
 
     def _claim(self, request_id):
-        token = self._tokens.get(request_id)
-        return None if token is None else (self.worker_name, token)
+        """This worker's claim, for a fenced write. A request it no longer holds gets a token no row has, so the
+        write changes nothing (None would be an unfenced write, for tools)."""
+        return (self.worker_name, self._tokens.get(request_id, NO_CLAIM_TOKEN))
 
     def _last_claim(self, request_id):
         """The claim for the request's final write; the worker holds it no longer afterwards."""
@@ -171,10 +174,14 @@ class RequestStore:
         return tuple(card.for_prompt() for card in self._guidance.cards_most_urgent_first())
 
     def open_urgencies(self, request_ids):
-        """Current urgency of each request among `request_ids` that is open and still this worker's (closed
-        ones and lost claims are absent, so the service cancels them)."""
-        current = self._selectors.open_urgencies(request_ids)
-        return {pk: urgency for pk, urgency in current.items() if pk in self._tokens}
+        """Current urgency of each request among `request_ids` that is open and still this worker's claim
+        (closed ones and lost claims are absent, so the service cancels them). A claim is lost when its token
+        moved on: another worker took the request, or an override changed its cards and restarted its answer."""
+        current = self._selectors.open_claims(request_ids)
+        for pk, (_, token) in current.items():
+            if pk in self._tokens and self._tokens[pk] != token:
+                logger.info("request %s: claim %s superseded by %s; dropping it", pk, self._tokens.pop(pk), token)
+        return {pk: urgency for pk, (urgency, token) in current.items() if self._tokens.get(pk) == token}
 
     # --- writes, each fenced by the claim's token -----------------------------------------
     def mark_running(self, request_id, prompt_tokens):
@@ -188,13 +195,13 @@ class RequestStore:
         return self._services.save_progress(request_id, answer=answer, generated_tokens=generated_tokens,
                                             claim=self._claim(request_id))
 
-    def publish_delta(self, request_id, text, generated_tokens):
+    def publish_delta(self, request_id, text, generated_tokens, offset):
         """Streamed text reaches screens without a database write, so first make sure the claim still holds
         (after a pause longer than half a lease, renew before speaking)."""
         if time.monotonic() - self._renewed > self.lease_seconds / 2:
             self._renew()
         if request_id in self._tokens:
-            self._events.publish_answer_delta(request_id, text=text, generated_tokens=generated_tokens)
+            self._events.publish_answer_delta(request_id, text=text, generated_tokens=generated_tokens, offset=offset)
 
     def mark_done(self, request_id, answer, generated_tokens):
         return self._services.mark_done(request_id, answer=answer, generated_tokens=generated_tokens,

@@ -143,6 +143,9 @@
   }
 
   function onSnapshot(r) {
+    // Running after queued: a generation starts, perhaps again (new cards after an override, another worker
+    // resuming). Deltas of an earlier one still held back would otherwise land in the new answer.
+    if (r.status === "running" && root.dataset.status === "queued") pending.clear();
     renderCards(r.cards);
     renderAlert(r.alert);
     renderWithdrawn(r.answer_withdrawn);

@@ -202,11 +202,11 @@ async def test_request_page_streams_answer_deltas(dispatcher):
     snapshot = await comm.receive_json_from()
     assert snapshot["request"]["text"] == "bee sting"
     await database_sync_to_async(events.publish_answer_delta)(medical_request.pk, text="Remove the sting.",
-                                                              generated_tokens=4)
+                                                              generated_tokens=4, offset=0)
     delta = await receive_until(comm, of_type("answer.delta"))
     assert delta == {"type": "answer.delta", "text": "Remove the sting.", "generated_tokens": 4, "offset": 0}
     await database_sync_to_async(events.publish_answer_delta)(medical_request.pk, text=" Cool it.",
-                                                              generated_tokens=7)
+                                                              generated_tokens=7, offset=17)
     delta = await receive_until(comm, of_type("answer.delta"))
     assert delta["offset"] == len("Remove the sting.")
     await comm.disconnect()

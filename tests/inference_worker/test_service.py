@@ -102,6 +102,20 @@ def test_restart_resumes_interrupted_work_after_its_saved_answer(tiny_service_fa
     assert request.first_token_at == first_token_at
 
 
+def test_a_resumed_answer_streams_on_at_the_end_of_its_saved_text(tiny_service_factory, monkeypatch):
+    """A page placed each delta by an offset the publishing process counted from 0, so after a restart the new
+    text landed over the saved text it continues; the worker now counts from where the resumed answer ends."""
+    from triage_site.live import events
+
+    request = interrupted_request()
+    deltas = []
+    monkeypatch.setattr(events, "publish_answer_delta", lambda request_id, **delta: deltas.append(delta))
+    run_in_thread_until_done(tiny_service_factory(), request)
+    assert deltas and deltas[0]["offset"] == len("partial")
+    offsets = [delta["offset"] for delta in deltas]
+    assert offsets == [len("partial") + sum(len(delta["text"]) for delta in deltas[:i]) for i in range(len(deltas))]
+
+
 def test_worker_that_starts_during_a_database_outage_recovers_once_it_answers(tiny_service_factory, monkeypatch):
     request = interrupted_request()
     service = tiny_service_factory()

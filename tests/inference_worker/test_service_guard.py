@@ -74,7 +74,7 @@ class RecordingStore:
     def save_progress(self, request_id, answer, generated_tokens):
         self.saved[request_id] = answer
 
-    def publish_delta(self, request_id, text, generated_tokens):
+    def publish_delta(self, request_id, text, generated_tokens, offset):
         self.deltas[request_id] = self.deltas.get(request_id, "") + text
 
     def mark_done(self, request_id, answer, generated_tokens):

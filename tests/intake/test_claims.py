@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection, connections
+from django.db.models import F
 from django.utils import timezone
 
 from triage_site.dispatch.models import WorkerHeartbeat
@@ -88,6 +89,24 @@ def test_a_worker_that_lost_its_lease_writes_nothing_and_the_new_holder_does():
     assert services.mark_done(pk, answer="Start CPR. Push hard.", generated_tokens=6, claim=new)
     request = MedicalRequest.objects.get(pk=pk)
     assert (request.status, request.answer) == (Status.DONE, "Start CPR. Push hard.")
+
+
+def test_a_worker_whose_claim_was_superseded_drops_the_request_and_writes_nothing():
+    """The token moves on when another worker claims the request or an override restarts its answer: the holder
+    sees it at its next reconciliation, and no write of its own, fenced or late, lands."""
+    from inference_worker.store import RequestStore
+
+    pk = queued()
+    store = RequestStore("a", lease_seconds=LEASE)
+    assert [request.request_id for request in store.queued()] == [pk]
+    assert store.mark_running(pk, prompt_tokens=9)
+    assert store.open_urgencies([pk]) == {pk: 2}
+    MedicalRequest.objects.filter(pk=pk).update(status=Status.QUEUED, claimed_by="", claim_token=F("claim_token") + 1)
+    assert store.open_urgencies([pk]) == {}
+    assert not store.save_progress(pk, "stale", 5)
+    assert not store.mark_done(pk, "stale answer", 9)
+    request = MedicalRequest.objects.get(pk=pk)
+    assert (request.status, request.answer) == (Status.QUEUED, "")
 
 
 def test_an_expired_running_request_returns_to_the_queue_with_its_partial_answer_and_first_token_time():

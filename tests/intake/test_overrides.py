@@ -6,6 +6,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 
+from triage_site.guidance import selection
 from triage_site.intake import overrides, services
 from triage_site.intake.models import AppendOnlyError, MedicalRequest, Status, UrgencyOverride
 
@@ -120,16 +121,66 @@ def test_override_reaches_a_running_worker_within_a_second(supervisor):
         deadline = time.monotonic() + 30
         while medical_request.pk not in service.active and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert service.engine.sched.get(medical_request.pk).urgency == 4
+        assert urgency_in_engine(service, medical_request.pk) == 4
         changed = time.monotonic()
         overrides.override_urgency(medical_request.pk, new_urgency=0, reason="caller now confused", user=supervisor)
-        while service.engine.sched.get(medical_request.pk).urgency != 0 and time.monotonic() - changed < 5:
+        while urgency_in_engine(service, medical_request.pk) != 0 and time.monotonic() - changed < 5:
             time.sleep(0.01)
-        assert service.engine.sched.get(medical_request.pk).urgency == 0
+        assert urgency_in_engine(service, medical_request.pk) == 0
         assert time.monotonic() - changed < 1.0
     finally:
         stop.set()
         worker.join(10)
+
+
+def urgency_in_engine(service, request_id):
+    """None while the worker holds no such request (between dropping a restarted answer and claiming it again)."""
+    request = service.engine.sched.get(request_id)
+    return None if request is None else request.urgency
+
+
+def test_new_cards_restart_the_answer_grounded_in_them(supervisor, monkeypatch):
+    """The answer is grounded in the cards and checked against them: an override that changes the cards sends the
+    request back to the queue with no answer, and the worker generates it again with the new cards."""
+    from inference_worker.build import build_service
+    from inference_worker.guard import DegenerationGuard
+
+    monkeypatch.setattr(DegenerationGuard, "check", lambda self, text: None)  # the random model's noise may stand
+
+    service = build_service(model_name="tiny", device="cpu", policy="semantic", max_answer_tokens=3000)
+    service.engine.eos.clear()
+    service.save_interval = 0.05
+    service.card_check = False  # the random model's text follows no card; shown as it streams
+    old_cards = [card.reference() for card in selection.shown_cards([{"id": "self_care"}])]
+    medical_request = MedicalRequest.objects.create(text="sore knee for a week")
+    services.record_classification(medical_request.pk, urgency=4, predicted_output_tokens=3000, cards=old_cards)
+    stop = threading.Event()
+    worker = threading.Thread(target=service.run, args=(stop,))
+    worker.start()
+    try:
+        wait_for(lambda: MedicalRequest.objects.get(pk=medical_request.pk).answer)
+        first_claim = MedicalRequest.objects.get(pk=medical_request.pk).claim_token
+        overrides.override_urgency(medical_request.pk, new_urgency=0, reason="now unresponsive", user=supervisor)
+        medical_request.refresh_from_db()
+        new_cards = [card["id"] for card in medical_request.cards]
+        assert new_cards and "self_care" not in new_cards
+        assert medical_request.claim_token > first_claim
+        before = medical_request.classifier_detail["answers_before"]
+        assert before[0]["answer"] and before[0]["cards"][0]["id"] == "self_care"
+        wait_for(lambda: urgency_in_engine(service, medical_request.pk) == 0)
+        prompt = service.tokenizer.decode(service.engine.seqs[medical_request.pk].token_ids)
+        assert selection.CARDS[new_cards[0]].title in prompt and selection.CARDS["self_care"].title not in prompt
+        wait_for(lambda: MedicalRequest.objects.get(pk=medical_request.pk).status == Status.RUNNING)
+    finally:
+        stop.set()
+        worker.join(10)
+
+
+def wait_for(condition, seconds=30):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
 
 
 # --- confirm urgency: requests the classifier was unsure of ----------------------------------------

@@ -3,6 +3,7 @@ import json
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from scheduler import urgency
@@ -11,7 +12,7 @@ from triage_site.live import events, worker_link
 from triage_site.permissions import is_supervisor
 
 from . import alerts
-from .models import OPEN_STATUSES, MedicalRequest, UrgencyOverride
+from .models import BEING_GENERATED, OPEN_STATUSES, MedicalRequest, Status, UrgencyOverride
 
 CONFIRM_REASON = "confirmed classifier urgency"
 
@@ -38,6 +39,9 @@ def _apply(medical_request, new_urgency, reason, user, bulk_label="", reviewed=T
     )
     changes = {"urgency": new_urgency, **_cards_for(medical_request, new_urgency),
                "alerted_at": alerts.alerted_at(new_urgency, medical_request.alerted_at, timezone.now())}
+    restarted = "cards" in changes and medical_request.status in BEING_GENERATED
+    if restarted:
+        changes.update(_restarted_answer(medical_request, changes["classifier_detail"]))
     if reviewed:
         changes["needs_review"] = False
     MedicalRequest.objects.filter(pk=medical_request.pk).update(**changes)
@@ -45,7 +49,7 @@ def _apply(medical_request, new_urgency, reason, user, bulk_label="", reviewed=T
     changed = new_urgency != medical_request.urgency
 
     def announce():
-        if changed:
+        if changed or restarted:
             worker_link.notify_worker({"event": "urgency_changed", "request_id": request_id})
         events.publish_request_changed(request_id)
 
@@ -62,6 +66,18 @@ def _cards_for(medical_request, new_urgency):
     detail = dict(medical_request.classifier_detail or {})
     detail["cards_shown_before"] = [*detail.get("cards_shown_before", []), *medical_request.cards]
     return {"cards": cards, "classifier_detail": detail}
+
+
+def _restarted_answer(medical_request, detail):
+    """The answer is grounded in the cards and checked against them, so new cards restart it: the request goes
+    back to the queue with no answer and a new claim token, which makes the worker drop the old generation (its
+    writes are fenced out by the token) and claim it again with the new cards. What was written before stays in
+    the classifier detail, beside the cards it followed, for the audit."""
+    if medical_request.answer:
+        detail["answers_before"] = [*detail.get("answers_before", []),
+                                    {"answer": medical_request.answer, "cards": medical_request.cards}]
+    return {"status": Status.QUEUED, "answer": "", "generated_tokens": 0, "claimed_by": "",
+            "lease_expires_at": None, "claim_token": F("claim_token") + 1}
 
 
 def _open_for_update(request_id):

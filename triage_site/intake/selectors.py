@@ -19,10 +19,11 @@ def unclassified_before(moment):
                 .values_list("pk", flat=True))
 
 
-def open_urgencies(request_ids):
-    """Current urgency of each request among `request_ids` still queued or running (closed ones are absent)."""
-    return dict(MedicalRequest.objects.filter(pk__in=list(request_ids), status__in=BEING_GENERATED)
-                .values_list("pk", "urgency"))
+def open_claims(request_ids):
+    """{id: (urgency, claim token)} of the requests among `request_ids` still queued or running (closed ones are
+    absent)."""
+    rows = MedicalRequest.objects.filter(pk__in=list(request_ids), status__in=BEING_GENERATED)
+    return {pk: (urgency, token) for pk, urgency, token in rows.values_list("pk", "urgency", "claim_token")}
 
 
 def urgency_prompt(medical_request):

@@ -6,7 +6,6 @@ database on reconnect, so a channel-layer outage must not break intake or the wo
 import asyncio
 import logging
 import threading
-from collections import OrderedDict
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
@@ -67,20 +66,10 @@ def publish_request_changed(request_id):
     _send(request_group(request_id), message)
 
 
-# Characters of each request's answer streamed so far by this process (the worker is the only
-# publisher of a request's deltas). Each delta carries its offset in the answer, so that a page
-# that mixed a stored snapshot with live deltas can place every piece exactly once.
-_streamed = OrderedDict()
-_STREAMED_MAX = 5000
-_streamed_lock = threading.Lock()
-
-
-def publish_answer_delta(request_id, *, text, generated_tokens):
-    with _streamed_lock:
-        offset = _streamed.pop(request_id, 0)
-        _streamed[request_id] = offset + len(text)
-        while len(_streamed) > _STREAMED_MAX:
-            _streamed.popitem(last=False)
+def publish_answer_delta(request_id, *, text, generated_tokens, offset):
+    """New answer text at character `offset` of the answer (the worker counts what it streamed, from the saved
+    text it resumed after, and from 0 again when a generation restarts), so that a page that mixed a stored
+    snapshot with live deltas places every piece exactly once."""
     _send(request_group(request_id), {
         "type": "answer.delta", "request_id": request_id, "text": text, "generated_tokens": generated_tokens,
         "offset": offset,

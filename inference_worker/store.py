@@ -128,10 +128,10 @@ class RequestStore:
         rows = self._claims.claim(self.worker_name, limit=room, lease_seconds=self.lease_seconds,
                                   exclude_ids=exclude_ids, more_urgent_than=more_urgent_than)
         claimed = []
-        for pk, text, location, urgency, predicted, created, cards, answer, token in rows:
+        for pk, text, location, urgency, predicted, created, cards, card_texts, answer, token in rows:
             self._tokens[pk] = token
             claimed.append(QueuedRequest(pk, text, location, UNCLASSIFIED_URGENCY if urgency is None else urgency,
-                                         predicted or UNPREDICTED_OUTPUT_TOKENS, created, self._card_texts(cards),
+                                         predicted or UNPREDICTED_OUTPUT_TOKENS, created, self._cards_as_shown(cards, card_texts),
                                          answer))
         return claimed
 
@@ -166,8 +166,8 @@ class RequestStore:
         self._tokens.pop(request_id, None)
         return claim
 
-    def _card_texts(self, references):
-        return tuple(card.for_prompt() for card in self._guidance.shown_cards(references))
+    def _cards_as_shown(self, references, texts):
+        return tuple(card.for_prompt() for card in self._guidance.shown_cards(references, texts))
 
     def prompt_cards(self):
         """Every protocol card as the prompt shows it, the most urgent first (the order the worker warms them)."""

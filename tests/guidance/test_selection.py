@@ -212,3 +212,36 @@ def test_a_clause_that_says_the_person_breathes_triggers_no_cpr_phrase(loaded_mo
     assert selection.contradicted("cpr_adult", texts[0], (0, len(texts[0])))
     assert not selection.contradicted("cpr_adult", texts[1], (0, len(texts[1])))
     assert not selection.contradicted("choking", texts[0], (0, len(texts[0])))  # no guarded finding
+
+
+def test_a_request_keeps_the_card_text_it_was_shown_after_the_library_moves_on():
+    """The audit and the answer's prompt follow what the dispatcher read out, not the library's newer text."""
+    from triage_site.guidance.selectors import card_views
+
+    choking = selection.CARDS["choking"]
+    old = {**choking.reference(), "version": choking.version + 1}  # the library has since gone back, say
+    old_text = {**choking.text(), "version": old["version"], "steps": ["An older first step."]}
+    retired = {"id": "retired_card", "version": 3, "title": "A retired card", "send_now": False}
+    retired_text = {**selection.CARDS["burns"].text(), "id": "retired_card", "version": 3}
+    before_texts = {"id": "cpr_adult", "version": 1, "title": "CPR", "send_now": True}  # stored with no text
+    references = [old, retired, before_texts, {"id": "no_such_card"}, "junk"]
+    shown = selection.shown_cards(references, [old_text, retired_text, "junk"])
+    assert [card.id for card in shown] == ["choking", "retired_card", "cpr_adult"]
+    assert shown[0].steps == ("An older first step.",) and shown[0].version == old["version"]
+    assert shown[0].for_prompt()["steps"] == ["An older first step."]
+    assert shown[1].steps == selection.CARDS["burns"].steps and shown[1].title == "A retired card"
+    assert shown[2] is selection.CARDS["cpr_adult"]
+    view = card_views([old], [old_text])[0]
+    assert view["steps"] == ["An older first step."] and view["version"] == old["version"]
+    assert selection.shown_cards([old], [{**old_text, "steps": "not a list"}])[0] is choking
+    assert selection.shown_cards([old], [])[0] is choking  # no stored text: the library's
+
+
+def test_stored_texts_keep_every_version_shown():
+    cpr, choking = selection.CARDS["cpr_adult"], selection.CARDS["choking"]
+    kept = selection.texts_kept([], [cpr])
+    assert kept == [cpr.text()]
+    older = {**choking.text(), "version": 0, "steps": ["Old words."]}
+    kept = selection.texts_kept([*kept, older], [choking, cpr])
+    assert [(text["id"], text["version"]) for text in kept] == [
+        ("cpr_adult", cpr.version), ("choking", 0), ("choking", choking.version)]

@@ -109,6 +109,16 @@ def test_a_worker_whose_claim_was_superseded_drops_the_request_and_writes_nothin
     assert (request.status, request.answer) == (Status.QUEUED, "")
 
 
+def test_the_worker_grounds_the_answer_in_the_card_words_the_request_was_shown():
+    from inference_worker.store import RequestStore
+    from triage_site.guidance import selection
+
+    choking = selection.CARDS["choking"]
+    queued(cards=[choking.reference()], card_texts=[{**choking.text(), "steps": ["The stored step."]}])
+    [request] = RequestStore("a", lease_seconds=LEASE).queued()
+    assert request.cards[0]["id"] == "choking" and request.cards[0]["steps"] == ["The stored step."]
+
+
 def test_an_expired_running_request_returns_to_the_queue_with_its_partial_answer_and_first_token_time():
     pk = queued()
     claim = ("a", token(claims.claim("a", lease_seconds=LEASE), pk))

@@ -177,6 +177,9 @@ def test_classification_stores_the_protocol_cards_shown_with_their_versions(load
     ids = [card["id"] for card in medical_request.cards]
     assert "cpr_adult" in ids
     assert all(set(card) == {"id", "version", "title", "send_now"} for card in medical_request.cards)
+    assert [(text["id"], text["version"]) for text in medical_request.card_texts] == \
+        [(card["id"], card["version"]) for card in medical_request.cards]
+    assert all(text["steps"] for text in medical_request.card_texts)
     assert medical_request.classifier_detail["card_triggers"]["cpr_adult"] == 1.0
 
 

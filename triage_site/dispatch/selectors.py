@@ -285,7 +285,7 @@ def request_snapshot(request_id):
     position = positions.get(medical_request.pk) if medical_request.is_open else None
     data = serialize_request(board_values(medical_request), position, timezone.now(), Targets(), text_chars=None)
     data["answer"] = medical_request.answer
-    data["cards"] = card_views(medical_request.cards)
+    data["cards"] = card_views(medical_request.cards, medical_request.card_texts)
     data["error"] = medical_request.error
     data["timeline"] = timeline(medical_request)
     data["classifier_name"] = medical_request.classifier_name

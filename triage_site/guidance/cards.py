@@ -39,8 +39,32 @@ class Card:
     supersedes: tuple[str, ...] = ()  # cards this one replaces when both fit (CPR over the recovery position)
 
     def reference(self):
-        """What a request stores about a card it was shown: enough to audit which words were read out."""
+        """What a request stores about a card it was shown (MedicalRequest.cards), what the board reads."""
         return {"id": self.id, "version": self.version, "title": self.title, "send_now": self.send_help_now}
+
+    def text(self):
+        """The words of this version, stored with the request beside its reference (MedicalRequest.card_texts), so
+        that its page and its answer's prompt keep what was read out after the library moves to a newer version."""
+        return {"id": self.id, "version": self.version, "levels": list(self.levels), "steps": list(self.steps),
+                "call_back_if": list(self.call_back_if), "guidelines": list(self.guidelines),
+                "key_words": [list(group) for group in self.key_words]}
+
+    @classmethod
+    def from_stored(cls, reference, text):
+        """The card as a request stored it, for showing it again (not for choosing cards: no triggers). Raises
+        KeyError, TypeError or ValueError on a malformed reference or text."""
+        def strings(key):
+            value = text.get(key) or []
+            if not isinstance(value, list):
+                raise TypeError(f"{key} must be a list")
+            return tuple(str(item) for item in value)
+
+        return cls(id=str(reference["id"]), title=str(reference["title"]), version=int(reference["version"]),
+                   levels=tuple(int(level) for level in strings("levels")), send_help_now=bool(reference["send_now"]),
+                   ages=(), steps=strings("steps"), call_back_if=strings("call_back_if"),
+                   guidelines=strings("guidelines"),
+                   key_words=tuple(tuple(str(word) for word in group) for group in text.get("key_words") or []),
+                   triggers=Triggers())
 
     def for_prompt(self):
         """What the inference worker needs: the steps to ground the answer in, the key words to check it by."""

@@ -18,7 +18,7 @@ from triage_site.classification.encoder import PerEncoder
 
 from . import card_head
 from .clauses import clause_vectors_batch
-from .cards import FALLBACKS, check_references, load_cards
+from .cards import FALLBACKS, Card, check_references, load_cards
 
 logger = logging.getLogger(__name__)
 # At most this many specific cards, strongest first: a dispatcher reads them aloud. A life threat (levels 0-1)
@@ -329,7 +329,29 @@ def cards_most_urgent_first():
     return sorted(CARDS.values(), key=lambda card: (min(card.levels), not card.send_help_now, card.id))
 
 
-def shown_cards(references):
-    """The library's cards for a request's stored references (a card since removed is skipped)."""
-    references = references if isinstance(references, list) else []
-    return [CARDS[ref["id"]] for ref in references if isinstance(ref, dict) and ref.get("id") in CARDS]
+def shown_cards(references, texts=()):
+    """The cards a request stored references to, in the words it was shown (`texts`, MedicalRequest.card_texts),
+    even if the library has moved on since. Without a readable stored text (requests stored before texts were)
+    the library's current card stands in, and a card since removed from it is skipped."""
+    stored = {(text.get("id"), text.get("version")): text for text in texts if isinstance(text, dict)} \
+        if isinstance(texts, list) else {}
+    shown = []
+    for reference in references if isinstance(references, list) else []:
+        if not isinstance(reference, dict):
+            continue
+        text = stored.get((reference.get("id"), reference.get("version")))
+        try:
+            shown.append(Card.from_stored(reference, text) if text is not None else CARDS[reference["id"]])
+        except (KeyError, TypeError, ValueError):
+            if reference.get("id") in CARDS:
+                shown.append(CARDS[reference["id"]])
+    return shown
+
+
+def texts_kept(earlier, cards):
+    """The stored texts of a request's cards: those of `cards` added to the `earlier` ones (one per card
+    version), so that the cards shown before an urgency change keep their words too."""
+    kept = {(text.get("id"), text.get("version")): text for text in earlier or [] if isinstance(text, dict)}
+    for card in cards:
+        kept.setdefault((card.id, card.version), card.text())
+    return list(kept.values())

@@ -2,6 +2,7 @@
 from .selection import shown_cards
 
 
-def card_views(references):
-    """The cards a request stores references to, with their steps, as the page and request.js show them."""
-    return [card.as_dict() for card in shown_cards(references)]
+def card_views(references, texts=()):
+    """The cards a request stores references to, with the steps it was shown, as the page and request.js show
+    them."""
+    return [card.as_dict() for card in shown_cards(references, texts)]

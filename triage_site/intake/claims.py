@@ -23,8 +23,8 @@ from triage_site.live import events, worker_link
 
 from .models import BEING_GENERATED, MedicalRequest, Status
 
-CLAIMED_FIELDS = ("pk", "text", "location", "urgency", "predicted_output_tokens", "created_at", "cards", "answer",
-                  "claim_token")
+CLAIMED_FIELDS = ("pk", "text", "location", "urgency", "predicted_output_tokens", "created_at", "cards", "card_texts",
+                  "answer", "claim_token")
 
 
 NATIVE_ORDER = ["urgency", "predicted_output_tokens", "created_at", "pk"]  # served by the intake_claim_order index

@@ -49,6 +49,9 @@ class MedicalRequest(models.Model):
 
     # The protocol cards shown with this request, as [{"id", "version", "title", "send_now"}]: part of the audit.
     cards = models.JSONField(default=list, blank=True)
+    # The words of every card version it was shown, [Card.text()]: its page and its answer's prompt keep them after
+    # the library changes (guidance.selection.shown_cards). Apart from `cards`, which the board reads for titles.
+    card_texts = models.JSONField(default=list, blank=True)
     answer = models.TextField(blank=True)
     # Why the degeneration guard withdrew the model's answer ("" while it stands); the cards stay.
     answer_withdrawn = models.CharField(max_length=300, blank=True)

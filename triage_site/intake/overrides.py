@@ -59,13 +59,14 @@ def _apply(medical_request, new_urgency, reason, user, bulk_label="", reviewed=T
 
 def _cards_for(medical_request, new_urgency):
     """The protocol cards for the new level; those shown before stay in the classifier detail, for the audit."""
-    cards = [card.reference() for card in selection.rechoose(medical_request.text, new_urgency,
-                                                              medical_request.classifier_detail)]
+    chosen = selection.rechoose(medical_request.text, new_urgency, medical_request.classifier_detail)
+    cards = [card.reference() for card in chosen]
     if cards == medical_request.cards:
         return {}
     detail = dict(medical_request.classifier_detail or {})
     detail["cards_shown_before"] = [*detail.get("cards_shown_before", []), *medical_request.cards]
-    return {"cards": cards, "classifier_detail": detail}
+    return {"cards": cards, "card_texts": selection.texts_kept(medical_request.card_texts, chosen),
+            "classifier_detail": detail}
 
 
 def _restarted_answer(medical_request, detail):

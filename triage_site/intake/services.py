@@ -60,7 +60,7 @@ def claim_peers(exclude_id, limit):
 
 def record_classification(request_id, *, urgency, predicted_output_tokens, model_urgency=None,
                           rule_urgency=None, rule_reason="", classifier_name="", classifier_detail=None,
-                          needs_review=False, cards=()):
+                          needs_review=False, cards=(), card_texts=()):
     """Store the classifier's verdict and the protocol cards chosen with it, queue the request and wake the
     inference worker.
 
@@ -79,6 +79,7 @@ def record_classification(request_id, *, urgency, predicted_output_tokens, model
         classifier_detail=classifier_detail or {},
         needs_review=needs_review,
         cards=list(cards),
+        card_texts=list(card_texts),
         classified_at=now,
         queued_at=now,
         status=Status.QUEUED,

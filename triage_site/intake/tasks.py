@@ -110,7 +110,7 @@ def classify_and_record(request_ids, *, leader_id, last_attempt=False):
             pk, urgency=result.urgency, predicted_output_tokens=result.predicted_output_tokens,
             model_urgency=result.model_urgency, rule_urgency=result.rule_urgency, rule_reason=result.rule_reason,
             classifier_name=result.classifier_name, classifier_detail=detail, needs_review=result.needs_review,
-            cards=[card.reference() for card in shown],
+            cards=[card.reference() for card in shown], card_texts=selection.texts_kept([], shown),
         )
     return "classified" if recorded else "skipped"
 

@@ -38,7 +38,7 @@ def detail(request, pk):
         "can_override": is_supervisor(request.user) and medical_request.is_open,
         "override_form": UrgencyOverrideForm(initial={"new_urgency": medical_request.urgency}),
         "urgency_prompt": selectors.urgency_prompt(medical_request),
-        "cards": card_views(medical_request.cards),
+        "cards": card_views(medical_request.cards, medical_request.card_texts),
         "alert": selectors.alert_state(medical_request),
     })
 

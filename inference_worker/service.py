@@ -152,10 +152,10 @@ class InferenceService:
         return stats["kv_blocks_total"] - stats["kv_blocks_used"] - stats["kv_cached_blocks"] - new_blocks
 
     def _keep_most_urgent_longest(self):
-        """Warming went most urgent first, so the most urgent card would be the first evicted under load: touch
-        the warmed prefixes in reverse, so that the least urgent go first and a cardiac arrest's card stays."""
+        """Keep the warmed prefixes, in reverse: a load evicts the blocks of finished requests first (a report is
+        rarely asked again, a card often), then the cards, the least urgent first, a cardiac arrest's last."""
         for prefix in reversed(self._warmed_prefixes):
-            self.engine.touch_prefix(prefix)
+            self.engine.keep_prefix(prefix)
         self._warmed_prefixes.clear()
 
     # --- keeping the engine in step with the database --------------------------------------

@@ -147,10 +147,10 @@ class Engine:
             self.step()
         return len(token_ids) // self.config.kv_block_size * self.config.kv_block_size
 
-    def touch_prefix(self, token_ids: list[int]) -> int:
-        """Keep the cached blocks of ``token_ids`` longest: they become the last the prefix cache evicts.
-        Returns the tokens they hold."""
-        return self.kv.touch_prefix(token_ids)
+    def keep_prefix(self, token_ids: list[int]) -> int:
+        """Keep the cached blocks of ``token_ids``: the prefix cache evicts them only after every block not kept,
+        and these after the blocks kept before them. Returns the tokens they hold."""
+        return self.kv.keep_prefix(token_ids)
 
     def cached_prefix_tokens(self, token_ids: list[int]) -> int:
         """Tokens of ``token_ids``' head the prefix cache holds (whole blocks), without using them."""

@@ -167,11 +167,11 @@ class PagedKVCache:
             blocks.append(block)
         return hashes, blocks
 
-    def touch_prefix(self, token_ids: list[int]) -> int:
-        """Mark the cached leading full blocks of ``token_ids`` most recently used, without taking them; returns
-        how many tokens they hold."""
+    def keep_prefix(self, token_ids: list[int]) -> int:
+        """Keep the cached leading full blocks of ``token_ids`` (``CachingBlockPool.keep``), without taking
+        them; returns how many tokens they hold."""
         _, blocks = self._cached_head(token_ids, len(token_ids) // self.block_size)
-        self.device_free.touch(blocks)
+        self.device_free.keep(blocks)
         return len(blocks) * self.block_size
 
     def cached_prefix_tokens(self, token_ids: list[int]) -> int:

@@ -9,7 +9,8 @@ takes them (ref count + 1) instead of computing them.
 A device block is in exactly one of three states:
   * in use   ref > 0, held by that many block tables (registered or not);
   * cached   ref == 0 and registered: its KV is still valid and can be reused, or evicted (LRU) when
-             the free list is empty;
+             the free list is empty; blocks the owner asked to keep (``keep``: the protocol cards' prompt
+             prefixes) are evicted only once no other cached block is left;
   * free     ref == 0, not registered.
 A block is registered (``register``) only once its tokens' KV is written, and only full blocks are, so a
 shared block is never written again: a request writes only past its cached prefix.
@@ -45,7 +46,8 @@ def extend_hashes(hashes: list[int], token_ids: list[int], num_blocks: int, bloc
 
 
 class CachingBlockPool:
-    """Device block ids with ref counts, a hash -> block table, and an LRU of cached (ref 0) blocks.
+    """Device block ids with ref counts, a hash -> block table, and two LRUs of cached (ref 0) blocks: the kept
+    ones, evicted only when the other is empty, and the rest.
 
     ``len()`` is what can be allocated: free plus cached blocks. With ``caching`` off nothing is registered,
     so every block with ref 0 is free and the pool behaves as a plain free list."""
@@ -56,23 +58,25 @@ class CachingBlockPool:
         self.ref = [0] * block_ids.stop               # indexed by block id
         self._free = list(reversed(block_ids))           # pop() from the end: hand out low ids first
         self._cached: OrderedDict[int, None] = OrderedDict()  # least recently released first
+        self._kept: OrderedDict[int, None] = OrderedDict()    # the same, for blocks whose hash is kept
+        self._kept_hashes: set[int] = set()
         self._block_of: dict[int, int] = {}              # hash -> block
         self._hash_of: dict[int, int] = {}               # block -> hash (registered blocks only)
         self._tokens_of: dict[int, tuple] = {}           # block -> its token ids (collision check)
 
     def __len__(self) -> int:
-        return len(self._free) + len(self._cached)
+        return len(self._free) + len(self._cached) + len(self._kept)
 
     @property
     def num_cached(self) -> int:
-        return len(self._cached)
+        return len(self._cached) + len(self._kept)
 
     @property
     def num_free(self) -> int:
         return len(self._free)
 
     def allocate(self, n: int) -> list[int]:
-        """n blocks for new KV: free ones first, then evict the least recently used cached ones."""
+        """n blocks for new KV: free ones first, then evict the least recently used cached ones, kept ones last."""
         if n > len(self):
             raise RuntimeError(f"out of KV blocks: need {n}, {len(self)} free or cached")
         out = []
@@ -80,7 +84,7 @@ class CachingBlockPool:
             if self._free:
                 block = self._free.pop()
             else:
-                block, _ = self._cached.popitem(last=False)
+                block, _ = (self._cached or self._kept).popitem(last=False)
                 self._unregister(block)
             assert self.ref[block] == 0, block
             self.ref[block] = 1
@@ -96,7 +100,7 @@ class CachingBlockPool:
             ref[block] -= 1
             if ref[block] == 0:
                 if block in self._hash_of:
-                    self._cached[block] = None
+                    self._lru_of(block)[block] = None
                 else:
                     self._free.append(block)
 
@@ -107,18 +111,26 @@ class CachingBlockPool:
             return None
         return block
 
-    def touch(self, blocks: list[int]) -> None:
-        """Make these cached blocks the most recently used, the table's head last (as ``free`` orders them), so
-        that they are evicted after every other cached block; blocks in use are left alone."""
+    def keep(self, blocks: list[int]) -> None:
+        """Keep these registered blocks: cached, they are evicted only after every other cached block, and among
+        the kept ones these go last, the table's head last (as ``free`` orders them). A block in use is kept once
+        it is released; a kept block evicted and computed again is kept again (its hash is)."""
         for block in reversed(blocks):
+            self._kept_hashes.add(self._hash_of[block])
             if block in self._cached:
-                self._cached.move_to_end(block)
+                del self._cached[block]
+            if self.ref[block] == 0:
+                self._kept[block] = None
+                self._kept.move_to_end(block)
+
+    def _lru_of(self, block: int) -> OrderedDict:
+        return self._kept if self._hash_of[block] in self._kept_hashes else self._cached
 
     def take(self, block: int) -> None:
         """One more reference to a registered block (a prefix hit); a cached one leaves the LRU."""
         assert block in self._hash_of, block
         if self.ref[block] == 0:
-            del self._cached[block]
+            del self._lru_of(block)[block]
         self.ref[block] += 1
 
     def register(self, block: int, block_hash: int, token_ids) -> None:
@@ -142,8 +154,11 @@ class CachingBlockPool:
         block is in use, cached or free, once."""
         for block in self.block_ids:
             assert self.ref[block] == refs.get(block, 0), (block, self.ref[block], refs.get(block, 0))
-        free, cached = set(self._free), set(self._cached)
+        free, cached = set(self._free), set(self._cached) | set(self._kept)
         assert len(free) == len(self._free) and not free & cached, "a block is listed twice"
+        assert len(cached) == len(self._cached) + len(self._kept), "a block is cached twice"
+        assert all(self._lru_of(b) is self._kept for b in self._kept)
+        assert all(self._lru_of(b) is self._cached for b in self._cached)
         assert all(self.ref[b] == 0 and b not in self._hash_of for b in free)
         assert all(self.ref[b] == 0 and b in self._hash_of for b in cached)
         assert len(refs) + len(free) + len(cached) == len(self.block_ids), \

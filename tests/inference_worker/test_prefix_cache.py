@@ -195,18 +195,27 @@ def test_disabled_registers_nothing(qwen):
     assert_clean(e)
 
 
-def test_pool_touch_moves_cached_blocks_last_in_the_lru_and_leaves_held_ones():
-    pool = CachingBlockPool(range(1, 4))
-    a, b, c = pool.allocate(3)
-    for block, token in ((a, 1), (b, 2), (c, 3)):
+def test_pool_evicts_kept_blocks_only_after_every_other_cached_block():
+    pool = CachingBlockPool(range(1, 6))
+    a, b, c, d, e = pool.allocate(5)
+    for block, token in ((a, 1), (b, 2), (c, 3), (d, 4), (e, 5)):
         pool.register(block, chain_hash(0, [token]), [token])
     pool.free([a])
-    pool.free([b])                    # LRU: a, then b; c still held
-    pool.touch([a, c])                # a becomes the most recent; c is in use and stays so
+    pool.free([b])
+    pool.keep([b, a, c])              # kept, b evicted last of them; c is in use: kept once released
     assert pool.ref[c] == 1 and pool.num_cached == 2
-    (evicted,) = pool.allocate(1)
-    assert evicted == b and pool.lookup(chain_hash(0, [1]), [1]) == a
-    pool.check({c: 1, b: 1})
+    pool.free([c])
+    pool.free([d])                    # released after the kept ones, but not kept: evicted first
+    pool.check({e: 1})
+    assert pool.allocate(1) == [d]
+    assert pool.allocate(3) == [a, b, c]  # then the kept ones, least recent first: a, b as kept, c released after
+    pool.check({e: 1, d: 1, c: 1, a: 1, b: 1})
+    pool.register(c, chain_hash(0, [9]), [9])  # c now holds other tokens: not kept
+    pool.register(a, chain_hash(0, [1]), [1])  # a computed the same tokens again: its hash is kept, so is it
+    pool.free([a])
+    pool.free([c])
+    pool.check({e: 1, d: 1, b: 1})
+    assert pool.allocate(2) == [c, a]
 
 
 def test_pool_lru_and_ref_counts():

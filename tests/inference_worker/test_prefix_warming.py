@@ -68,8 +68,28 @@ def test_after_warming_the_most_urgent_card_is_evicted_last(model, tokenizer):
     full = [len(prefix) // 16 * 16 for prefix in prefixes]
     pool = service.engine.kv.device_free
     pool.allocate(pool.num_free + 2)  # load: two cached blocks must be evicted
-    assert service.engine.touch_prefix(prefixes[0]) == full[0]
-    assert service.engine.touch_prefix(prefixes[2]) < full[2]
+    assert service.engine.cached_prefix_tokens(prefixes[0]) == full[0]
+    assert service.engine.cached_prefix_tokens(prefixes[2]) < full[2]
+
+
+def test_a_finished_requests_blocks_are_evicted_before_any_warmed_card(model, tokenizer):
+    """A report is rarely asked again, a card often: blocks released after warming must not outlive the cards."""
+    cards = [protocol_card(n) for n in (1, 2)]
+    service = service_for(model, tokenizer, cards, requests=())
+    for _ in cards:
+        service.run_once()
+    service.store._queued = [queued(8, text="my neighbour fell down the stairs " * 12, cards=(cards[1],))]
+    service.reconcile()
+    for _ in range(40):
+        service.run_once()
+    assert 8 in {**service.store.done, **service.store.withdrawn}
+    pool = service.engine.kv.device_free
+    released = pool.num_cached - sum(len(shared_prefix_ids(tokenizer, [card])) // 16 for card in cards) + 3
+    assert released > 0  # the report's full blocks, cached after the cards were warmed
+    pool.allocate(pool.num_free + released)  # a load that needs exactly those blocks
+    for card in cards:
+        prefix = shared_prefix_ids(tokenizer, [card])
+        assert service.engine.cached_prefix_tokens(prefix) == len(prefix) // 16 * 16
 
 
 def test_a_waiting_request_goes_before_warming(model, tokenizer):

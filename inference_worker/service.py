@@ -10,11 +10,10 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from scheduler import blocks_for
-
+from .card_warming import CardWarmer
 from .engine.sampling import SamplingParams
 from .guard import DegenerationGuard
-from .prompting import AnswerText, grounded_prompt_ids, shared_prefix_ids
+from .prompting import AnswerText, grounded_prompt_ids
 from .stop_strings import find_stop, partial_stop_length
 from .store import WorkerRefused
 
@@ -41,10 +40,8 @@ class InferenceService:
                  stream_interval=0.1, save_interval=1.0, heartbeat_interval=1.0, resend_interval=30.0,
                  answer_sampling=None, card_check=True, warm_cards=()):
         self.engine = engine
-        # protocol cards whose prompt prefix is prefilled into the prefix cache while the engine is idle, most
-        # urgent first, so that the first caller of each card does not pay for its ~300 tokens
-        self._cards_to_warm = list(warm_cards)
-        self._warmed_prefixes = []  # in the order warmed, most urgent first
+        # protocol cards (most urgent first) whose prompt prefixes are prefilled and kept while the engine is idle
+        self._warmer = CardWarmer(engine, tokenizer, warm_cards)
         # hold each answer until it follows one of its protocol cards, and withdraw it if it never does
         self.card_check = card_check
         # each answer's SamplingParams, from the TRIAGE_ANSWER_* settings (None: greedy); bad ones fail at start
@@ -113,8 +110,9 @@ class InferenceService:
             self.reconcile()
         if self.engine.has_work():
             self._step()
-        elif self._cards_to_warm:
-            self._warm_next_card()
+            self._warmer.engine_ran()
+        elif self._warmer.pending:
+            self._warmer.warm_one(self._engine_busy)
         if time.monotonic() - self._last_heartbeat >= self.heartbeat_interval:
             self.heartbeat()
         if time.monotonic() - self._last_resend >= self.resend_interval:
@@ -122,41 +120,6 @@ class InferenceService:
             # The worker is the one process that always runs: it also re-sends requests
             # whose classification was never enqueued (broker outage) or was lost.
             self.store.resend_unclassified(older_than_seconds=self.resend_interval)
-
-    def _warm_next_card(self):
-        """One card's prompt prefix into the prefix cache (one prefill, while idle), as long as the free blocks
-        left still hold one request of the longest length: a cached block is evicted only when none is free, so
-        the first request to arrive costs no warmed card, and a larger load evicts the least urgent cards first
-        (_keep_most_urgent_longest)."""
-        card = self._cards_to_warm.pop(0)
-        prefix = shared_prefix_ids(self.tokenizer, [card])
-        longest_request = blocks_for(self.engine.max_model_len, self.engine.config.kv_block_size)
-        if self._free_blocks_after_warming(prefix) < longest_request:
-            logger.info("prefix cache: %d cards not warmed, the rest of the KV pool is kept for one longest request",
-                        len(self._cards_to_warm) + 1)
-            self._cards_to_warm.clear()
-        else:
-            started = time.monotonic()
-            with self._engine_busy():
-                cached = self.engine.warm_prefix(prefix)
-            self._warmed_prefixes.append(prefix)
-            logger.info("prefix cache: card %s warmed, %d tokens in %.2f s", card["id"], cached,
-                        time.monotonic() - started)
-        if not self._cards_to_warm:
-            self._keep_most_urgent_longest()
-
-    def _free_blocks_after_warming(self, prefix):
-        """Free (not cached, not used) KV blocks once ``prefix``'s full blocks not yet cached are."""
-        stats, size = self.engine.stats(), self.engine.config.kv_block_size
-        new_blocks = len(prefix) // size - self.engine.cached_prefix_tokens(prefix) // size
-        return stats["kv_blocks_total"] - stats["kv_blocks_used"] - stats["kv_cached_blocks"] - new_blocks
-
-    def _keep_most_urgent_longest(self):
-        """Keep the warmed prefixes, in reverse: a load evicts the blocks of finished requests first (a report is
-        rarely asked again, a card often), then the cards, the least urgent first, a cardiac arrest's last."""
-        for prefix in reversed(self._warmed_prefixes):
-            self.engine.keep_prefix(prefix)
-        self._warmed_prefixes.clear()
 
     # --- keeping the engine in step with the database --------------------------------------
     def _handle_event(self, event):

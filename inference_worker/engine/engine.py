@@ -183,6 +183,7 @@ class Engine:
             kv_blocks_used=sched.kv_device_blocks_used, kv_blocks_total=sched.config.kv_device_blocks,
             kv_host_blocks_used=sched.kv_host_blocks_used, kv_host_blocks_total=sched.config.kv_host_blocks,
             kv_block_size=sched.config.kv_block_size, kv_cached_blocks=self.kv.device_free.num_cached,
+            kv_kept_blocks=self.kv.device_free.num_kept,
             running=states.count(RequestState.RUNNING), waiting=states.count(RequestState.WAITING),
             preempted=states.count(RequestState.PREEMPTED),
             tokens_per_s=(s["generated_tokens"] / s["busy_s"]) if s["busy_s"] > 0 else 0.0,

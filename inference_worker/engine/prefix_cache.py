@@ -72,6 +72,10 @@ class CachingBlockPool:
         return len(self._cached) + len(self._kept)
 
     @property
+    def num_kept(self) -> int:
+        return len(self._kept)
+
+    @property
     def num_free(self) -> int:
         return len(self._free)
 

@@ -42,11 +42,11 @@ def test_idle_worker_warms_cards_in_order_and_the_first_caller_hits_them(model, 
     cards = [protocol_card(1), protocol_card(2)]
     service = service_for(model, tokenizer, cards)
     service.run_once()
-    assert [c["id"] for c in service._cards_to_warm] == ["card-2"]
+    assert service._warmer.waiting() == ["card-2"]
     cached = service.engine.stats()["kv_cached_blocks"]
     assert cached == len(shared_prefix_ids(tokenizer, cards[:1])) // 16
     service.run_once()
-    assert not service._cards_to_warm and service.engine.stats()["kv_cached_blocks"] > cached
+    assert not service._warmer.waiting() and service.engine.stats()["kv_cached_blocks"] > cached
     hits_before = service.engine.stats()["prefix_cache_hit_tokens"]  # card 2 found the system prompt's blocks
     assert hits_before > 0
     service.store._queued = [queued(7, cards=(cards[0],))]
@@ -63,7 +63,7 @@ def test_after_warming_the_most_urgent_card_is_evicted_last(model, tokenizer):
     service = service_for(model, tokenizer, cards)
     for _ in cards:
         service.run_once()
-    assert not service._cards_to_warm
+    assert not service._warmer.waiting()
     prefixes = [shared_prefix_ids(tokenizer, [card]) for card in cards]
     full = [len(prefix) // 16 * 16 for prefix in prefixes]
     pool = service.engine.kv.device_free
@@ -92,10 +92,30 @@ def test_a_finished_requests_blocks_are_evicted_before_any_warmed_card(model, to
         assert service.engine.cached_prefix_tokens(prefix) == len(prefix) // 16 * 16
 
 
+def test_cards_a_load_evicted_are_warmed_again_once_the_engine_is_idle(model, tokenizer):
+    cards = [protocol_card(n) for n in (1, 2)]
+    service = service_for(model, tokenizer, cards)
+    for _ in cards:
+        service.run_once()
+    assert not service._warmer.pending
+    pool = service.engine.kv.device_free
+    pool.free(pool.allocate(len(pool)))  # a load that needed every block: both cards evicted
+    prefixes = [shared_prefix_ids(tokenizer, [card]) for card in cards]
+    assert all(service.engine.cached_prefix_tokens(prefix) == 0 for prefix in prefixes)
+    service.store._queued = [queued(9, cards=(cards[0],))]
+    service.reconcile()
+    for _ in range(40):
+        service.run_once()
+    assert 9 in {**service.store.done, **service.store.withdrawn} and not service._warmer.pending
+    for prefix in prefixes:
+        assert service.engine.cached_prefix_tokens(prefix) == len(prefix) // 16 * 16
+    assert service.engine.stats()["kv_kept_blocks"] == distinct_blocks(tokenizer, cards)
+
+
 def test_a_waiting_request_goes_before_warming(model, tokenizer):
     service = service_for(model, tokenizer, [protocol_card(1)], requests=[queued(1)])
     service.run_once()
-    assert len(service._cards_to_warm) == 1 and service.engine.stats()["prefill_tokens"] > 0
+    assert len(service._warmer.waiting()) == 1 and service.engine.stats()["prefill_tokens"] > 0
 
 
 def distinct_blocks(tokenizer, cards):
@@ -114,7 +134,7 @@ def test_warming_keeps_room_for_one_longest_request(model, tokenizer):
     for _ in cards:
         service.run_once()
     stats = service.engine.stats()
-    assert not service._cards_to_warm
+    assert not service._warmer.waiting()
     assert stats["kv_cached_blocks"] == distinct_blocks(tokenizer, cards[:3])  # three fit, the fourth would not
     assert stats["kv_blocks_total"] - stats["kv_cached_blocks"] >= longest
 

@@ -81,8 +81,8 @@ AGING_CHOICES = ("off", "admissions", "deadline")
 
 
 def engine_config(device, *, policy, eos_token_ids=(), max_answer_tokens=None, max_prompt_tokens=1024,
-                  max_batch_size=None, urgent_batch_size=None, kv_cache_max_mb=CPU_KV_CACHE_MAX_MB, prefix_caching=True,
-                  aging="deadline", first_token_targets=None, within_class=False):
+                  max_batch_size=None, urgent_batch_size=None, kv_cache_max_mb=CPU_KV_CACHE_MAX_MB,
+                  prefix_caching=True, aging="deadline", first_token_targets=None, within_class=False):
     """The EngineConfig for `device` ("cpu" or "cuda..."): None settings take the device's defaults;
     urgent_batch_size 0 turns the urgent batch off. The KV cache is sized for the longest prompt plus the longest
     answer (max_model_len), and on the CPU capped at kv_cache_max_mb. `aging` is one of AGING_CHOICES; deadline
@@ -112,9 +112,9 @@ def engine_config(device, *, policy, eos_token_ids=(), max_answer_tokens=None, m
 
 
 def build_service(*, model_name, device, policy, max_answer_tokens=None, model_cache=None, resend_interval=30.0,
-                  max_prompt_tokens=1024, max_batch_size=None, urgent_batch_size=None, kv_cache_max_mb=CPU_KV_CACHE_MAX_MB,
-                  answer_sampling=None, prefix_caching=True, card_check=True, store=None, aging="deadline",
-                  first_token_targets=None, within_class=False, worker_name=None):
+                  max_prompt_tokens=1024, max_batch_size=None, urgent_batch_size=None,
+                  kv_cache_max_mb=CPU_KV_CACHE_MAX_MB, answer_sampling=None, prefix_caching=True, card_check=True,
+                  store=None, aging="deadline", first_token_targets=None, within_class=False, worker_name=None):
     """answer_sampling: SamplingParams fields for every answer (temperature, top_p, repetition_penalty,
     no_repeat_ngram_size, seed, stop); None is greedy. card_check: answers must follow their protocol cards. store: the database's RequestStore unless given (an
     evaluation passes an in-memory one)."""

@@ -80,6 +80,7 @@ class QueuedRequest:
 
 NO_CLAIM_TOKEN = -1  # claim tokens start at 1
 
+
 class RequestStore:
     """Database operations the inference service needs, and nothing else."""
 
@@ -131,8 +132,8 @@ class RequestStore:
         for pk, text, location, urgency, predicted, created, cards, card_texts, answer, token in rows:
             self._tokens[pk] = token
             claimed.append(QueuedRequest(pk, text, location, UNCLASSIFIED_URGENCY if urgency is None else urgency,
-                                         predicted or UNPREDICTED_OUTPUT_TOKENS, created, self._cards_as_shown(cards, card_texts),
-                                         answer))
+                                         predicted or UNPREDICTED_OUTPUT_TOKENS, created,
+                                         self._cards_as_shown(cards, card_texts), answer))
         return claimed
 
     def other_workers_alive(self):

@@ -333,8 +333,7 @@ def shown_cards(references, texts=()):
     """The cards a request stored references to, in the words it was shown (`texts`, MedicalRequest.card_texts),
     even if the library has moved on since. Without a readable stored text (requests stored before texts were)
     the library's current card stands in, and a card since removed from it is skipped."""
-    stored = {(text.get("id"), text.get("version")): text for text in texts if isinstance(text, dict)} \
-        if isinstance(texts, list) else {}
+    stored = _by_version(texts)
     shown = []
     for reference in references if isinstance(references, list) else []:
         if not isinstance(reference, dict):
@@ -351,7 +350,13 @@ def shown_cards(references, texts=()):
 def texts_kept(earlier, cards):
     """The stored texts of a request's cards: those of `cards` added to the `earlier` ones (one per card
     version), so that the cards shown before an urgency change keep their words too."""
-    kept = {(text.get("id"), text.get("version")): text for text in earlier or [] if isinstance(text, dict)}
+    kept = _by_version(earlier)
     for card in cards:
         kept.setdefault((card.id, card.version), card.text())
     return list(kept.values())
+
+
+def _by_version(texts):
+    """{(card id, version): stored text} of a request's stored card texts (anything unreadable left out)."""
+    return {(text.get("id"), text.get("version")): text for text in texts if isinstance(text, dict)} \
+        if isinstance(texts, list) else {}

@@ -152,9 +152,17 @@ class RequestStore:
         held = self._claims.renew(self.worker_name, list(self._tokens), lease_seconds=self.lease_seconds)
         lost = [pk for pk, token in self._tokens.items() if held.get(pk) != token]
         for pk in lost:
-            logger.warning("request %s: this worker's lease on it was lost; another worker serves it", pk)
-            del self._tokens[pk]
+            self._drop_lost(pk)
         self._renewed = time.monotonic()
+
+    def _drop_lost(self, pk, holder=None):
+        """Forget a claim whose token moved on. Operators (and the cluster tests) read the log to tell a lease
+        taken over by another worker from an answer an override restarted."""
+        token = self._tokens.pop(pk)
+        if holder in ("", self.worker_name):
+            logger.info("request %s: claim %s superseded (its answer was restarted); dropping it", pk, token)
+        else:
+            logger.warning("request %s: this worker's lease on it was lost; another worker serves it", pk)
 
     def _claim(self, request_id):
         """This worker's claim, for a fenced write. A request it no longer holds gets a token no row has, so the
@@ -179,10 +187,10 @@ class RequestStore:
         (closed ones and lost claims are absent, so the service cancels them). A claim is lost when its token
         moved on: another worker took the request, or an override changed its cards and restarted its answer."""
         current = self._selectors.open_claims(request_ids)
-        for pk, (_, token) in current.items():
+        for pk, (_, token, holder) in current.items():
             if pk in self._tokens and self._tokens[pk] != token:
-                logger.info("request %s: claim %s superseded by %s; dropping it", pk, self._tokens.pop(pk), token)
-        return {pk: urgency for pk, (urgency, token) in current.items() if self._tokens.get(pk) == token}
+                self._drop_lost(pk, holder)
+        return {pk: urgency for pk, (urgency, token, _) in current.items() if self._tokens.get(pk) == token}
 
     # --- writes, each fenced by the claim's token -----------------------------------------
     def mark_running(self, request_id, prompt_tokens):

@@ -109,6 +109,24 @@ def test_a_worker_whose_claim_was_superseded_drops_the_request_and_writes_nothin
     assert (request.status, request.answer) == (Status.QUEUED, "")
 
 
+def test_the_log_tells_a_lease_another_worker_took_from_an_answer_an_override_restarted(caplog):
+    """Operators (and the cluster's SIGSTOP test) read the worker log: whichever of reconciliation or renewal sees
+    a takeover first, it is reported as a lost lease, not as a restart."""
+    from inference_worker.store import RequestStore
+
+    taken, restarted = queued(), queued()
+    store = RequestStore("a", lease_seconds=LEASE)
+    assert sorted(request.request_id for request in store.queued()) == sorted([taken, restarted])
+    expire(taken)
+    assert ids(claims.claim("b", lease_seconds=LEASE)) == [taken]
+    MedicalRequest.objects.filter(pk=restarted).update(claimed_by="", claim_token=F("claim_token") + 1)
+    with caplog.at_level("INFO", logger="inference_worker.store"):
+        assert store.open_urgencies([taken, restarted]) == {}
+    lines = {record.getMessage() for record in caplog.records}
+    assert f"request {taken}: this worker's lease on it was lost; another worker serves it" in lines
+    assert any(line.startswith(f"request {restarted}: claim ") and "restarted" in line for line in lines)
+
+
 def test_the_worker_grounds_the_answer_in_the_card_words_the_request_was_shown():
     from inference_worker.store import RequestStore
     from triage_site.guidance import selection

@@ -20,10 +20,11 @@ def unclassified_before(moment):
 
 
 def open_claims(request_ids):
-    """{id: (urgency, claim token)} of the requests among `request_ids` still queued or running (closed ones are
-    absent)."""
+    """{id: (urgency, claim token, holder)} of the requests among `request_ids` still queued or running (closed
+    ones are absent); the holder is "" while a request waits unclaimed."""
     rows = MedicalRequest.objects.filter(pk__in=list(request_ids), status__in=BEING_GENERATED)
-    return {pk: (urgency, token) for pk, urgency, token in rows.values_list("pk", "urgency", "claim_token")}
+    return {pk: (urgency, token, holder)
+            for pk, urgency, token, holder in rows.values_list("pk", "urgency", "claim_token", "claimed_by")}
 
 
 def urgency_prompt(medical_request):

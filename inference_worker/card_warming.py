@@ -24,6 +24,7 @@ class CardWarmer:
         self._prefixes = [(card["id"], shared_prefix_ids(tokenizer, [card])) for card in cards]
         self._to_warm = list(self._prefixes)
         self._look_again = False
+        self._not_warmed_logged = 0  # a small pool leaves the same cards out after every load: say so once
 
     @property
     def pending(self):
@@ -44,11 +45,11 @@ class CardWarmer:
             self._look_again = False
             self._to_warm = [(card_id, prefix) for card_id, prefix in self._prefixes if not self._cached(prefix)]
             if not self._to_warm:
+                self._not_warmed_logged = 0
                 return
         card_id, prefix = self._to_warm.pop(0)
         if self._room_after(prefix) < blocks_for(self.engine.max_model_len, self.engine.config.kv_block_size):
-            logger.info("prefix cache: %d cards not warmed, the rest of the KV pool is kept for one longest request",
-                        len(self._to_warm) + 1)
+            self._log_not_warmed(len(self._to_warm) + 1)
             self._to_warm.clear()
         else:
             started = time.monotonic()
@@ -59,6 +60,12 @@ class CardWarmer:
                         time.monotonic() - started)
         if not self._to_warm:
             self._most_urgent_evicted_last()
+
+    def _log_not_warmed(self, count):
+        if count != self._not_warmed_logged:
+            logger.info("prefix cache: %d cards not warmed, the rest of the KV pool is kept for one longest request",
+                        count)
+        self._not_warmed_logged = count
 
     def _cached(self, prefix):
         size = self.engine.config.kv_block_size

@@ -139,6 +139,18 @@ def test_warming_keeps_room_for_one_longest_request(model, tokenizer):
     assert stats["kv_blocks_total"] - stats["kv_cached_blocks"] >= longest
 
 
+def test_a_pool_too_small_for_every_card_says_so_once_not_after_every_load(model, tokenizer, caplog):
+    cards = [protocol_card(n) for n in range(12)]
+    service = service_for(model, tokenizer, cards, blocks=512 // 16 + distinct_blocks(tokenizer, cards[:3]))
+    with caplog.at_level("INFO", logger="inference_worker.card_warming"):
+        for _load in range(3):
+            for _ in range(6):
+                service.run_once()
+            service._warmer.engine_ran()  # a load passed; the next idle iteration looks again
+    said = [record.getMessage() for record in caplog.records if "not warmed" in record.getMessage()]
+    assert said == ["prefix cache: 9 cards not warmed, the rest of the KV pool is kept for one longest request"]
+
+
 def test_every_card_is_warmed_when_the_pool_holds_them_beside_one_longest_request(model, tokenizer):
     """Beyond half the pool: cached blocks are evicted only once no block is free, so warming costs no room."""
     cards = [protocol_card(n) for n in range(12)]

@@ -74,11 +74,12 @@ def _restarted_answer(medical_request, detail):
     back to the queue with no answer and a new claim token, which makes the worker drop the old generation (its
     writes are fenced out by the token) and claim it again with the new cards. What was written before stays in
     the classifier detail, beside the cards it followed, for the audit."""
+    restart = {"status": Status.QUEUED, "answer": "", "generated_tokens": 0, "claimed_by": "",
+               "lease_expires_at": None, "claim_token": F("claim_token") + 1}
     if medical_request.answer:
-        detail["answers_before"] = [*detail.get("answers_before", []),
-                                    {"answer": medical_request.answer, "cards": medical_request.cards}]
-    return {"status": Status.QUEUED, "answer": "", "generated_tokens": 0, "claimed_by": "",
-            "lease_expires_at": None, "claim_token": F("claim_token") + 1}
+        before = {"answer": medical_request.answer, "cards": medical_request.cards}
+        restart["classifier_detail"] = {**detail, "answers_before": [*detail.get("answers_before", []), before]}
+    return restart
 
 
 def _open_for_update(request_id):

@@ -39,7 +39,7 @@ HELD_OUT_PATHS = (DATA_DIR / "dev" / "requests.jsonl", DATA_DIR / "independent" 
 # grouped by scenario (benchmarks/card_veto.py), and checked on data/guidance/dev (benchmarks/card_threshold.py);
 # never on an independent set (docs/guidance.md).
 THRESHOLD = 0.4
-VETO_BELOW = 0.1
+VETO_BELOW = 0.2
 DEFAULT_C = 4.0
 
 

@@ -43,6 +43,28 @@ def test_negated_or_absent_findings_do_not_fire(text):
     assert rules.red_flags(text).level is None, rules.red_flags(text).fired
 
 
+@pytest.mark.parametrize("text", [
+    "I keep thinking about throwing myself under a bus on the high street",
+    "she says shes going to step in front of a train tonight",
+    "he keeps threatening to jump in front of the traffic on the bypass",
+    "he wants to shoot himself, his dads rifle is in the house",
+    "he threw himself off the multi-storey car park",
+])
+def test_suicidal_intent_said_as_a_method_fires_without_the_word(text):
+    found = rules.red_flags(text)
+    assert (found.level, found.fired) == (1, ["suicidal"])
+
+
+@pytest.mark.parametrize("text", [
+    "She walked out in front of a car, it clipped her leg, she is talking to me",
+    "the dog ran out in front of a car, can I bring him in",
+    "my son cut himself chopping onions",
+    "feeling low, sometimes think everyone would be better off without me, no plan",
+])
+def test_an_accident_or_thoughts_without_a_plan_are_not_read_as_suicidal_intent(text):
+    assert "suicidal" not in rules.red_flags(text).fired
+
+
 def test_chest_pain_needs_a_risk_factor():
     assert rules.red_flags("sharp chest pain when breathing in after a cold").level is None
     assert rules.red_flags("chest pain, he smokes and is sweating").level == 1

@@ -45,6 +45,17 @@ def test_plain_output_names_recall_precision_and_the_send_now_check(tmp_path, lo
     assert "cards overall: recall 100.0%" in text
 
 
+def test_each_level_0_1_request_without_a_send_help_now_card_is_named(tmp_path, loaded_model):
+    rows = [ROWS[0], {"text": "can I get a repeat prescription for my inhaler", "label": 1}]
+    path = str(write(tmp_path, rows))
+    figures = json.loads(run(data=path, json=True))["figures"]
+    assert figures["levels_0_1_with_send_now_card"] == 1
+    assert figures["levels_0_1_without_send_now_card"] == [
+        {"line": 2, "label": 1, "urgency": 4, "text": "can I get a repeat prescription for my inhaler"}]
+    assert ("  without one: line 2, level 1 read as 4: can I get a repeat prescription for my inhaler"
+            in run(data=path).splitlines())
+
+
 @pytest.mark.parametrize(("row", "message"), [
     ({"text": "x", "label": 7}, "line 1: 'label' must be an integer 0..4"),
     ({"text": "", "label": 1}, "line 1: 'text' must be a non-empty string"),

@@ -4,6 +4,7 @@ Requests go through the real pipeline (the classifier, then card selection), so 
 dispatcher would see, including the cards lost or gained by a wrong urgency."""
 import json
 import re
+import textwrap
 import time
 from collections import Counter
 
@@ -78,6 +79,9 @@ def figures(rows, levels, chosen, seconds_per_request):
         "cards_per_request": _ratio(sum(map(len, ids)), len(ids)),
         "selection_ms_per_request": round(seconds_per_request * 1000, 1),
         "urgency_exact": _ratio(sum(level == row["label"] for level, row in zip(levels, rows)), len(rows)),
+        # each miss named, for the clinician reading the figures: the count alone does not say what was missed
+        "levels_0_1_without_send_now_card": [{"line": i + 1, "label": rows[i]["label"], "urgency": levels[i],
+                                              "text": rows[i]["text"]} for i in missing_send_now],
     }
     if labelled:
         result["overall"] = _tally([(ids[i], expected) for i, expected in labelled])
@@ -119,6 +123,8 @@ def format_figures(figs):
              f"urgency exact {figs['urgency_exact']:.1%}",
              f"level 0-1 requests with a send-help-now card: {figs['levels_0_1_with_send_now_card']} of "
              f"{figs['levels_0_1']}",
+             *[f"  without one: line {miss['line']}, level {miss['label']} read as {miss['urgency']}: "
+               f"{textwrap.shorten(miss['text'], 90)}" for miss in figs["levels_0_1_without_send_now_card"]],
              f"cards per request: {figs['cards_per_request']}; selection {figs['selection_ms_per_request']} ms/request"]
     if "overall" in figs:
         show = lambda t: (f"recall {t['recall']:.1%}" if t["recall"] is not None else "recall —") + ", " + (

@@ -156,11 +156,13 @@ class RequestStore:
         self._renewed = time.monotonic()
 
     def _drop_lost(self, pk, holder=None):
-        """Forget a claim whose token moved on. Operators (and the cluster tests) read the log to tell a lease
-        taken over by another worker from an answer an override restarted."""
+        """Forget a claim whose token moved on, saying so in the words operators (and the cluster tests) count as
+        a lost lease. A request back in the queue may be an answer an override restarted or a lease that expired
+        (after another worker's takeover, perhaps): the row cannot tell them apart, so both are said."""
         token = self._tokens.pop(pk)
         if holder in ("", self.worker_name):
-            logger.info("request %s: claim %s superseded (its answer was restarted); dropping it", pk, token)
+            logger.warning("request %s: this worker's lease on it was lost; claim %s is back in the queue (an "
+                           "override restarted its answer, or the lease expired)", pk, token)
         else:
             logger.warning("request %s: this worker's lease on it was lost; another worker serves it", pk)
 

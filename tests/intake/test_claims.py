@@ -110,8 +110,8 @@ def test_a_worker_whose_claim_was_superseded_drops_the_request_and_writes_nothin
 
 
 def test_the_log_tells_a_lease_another_worker_took_from_an_answer_an_override_restarted(caplog):
-    """Operators (and the cluster's SIGSTOP test) read the worker log: whichever of reconciliation or renewal sees
-    a takeover first, it is reported as a lost lease, not as a restart."""
+    """Operators (and the cluster tests) read the worker log: whichever of reconciliation or renewal sees a lost
+    claim first, it is reported as a lost lease, and a takeover apart from a request back in the queue."""
     from inference_worker.store import RequestStore
 
     taken, restarted = queued(), queued()
@@ -124,7 +124,8 @@ def test_the_log_tells_a_lease_another_worker_took_from_an_answer_an_override_re
         assert store.open_urgencies([taken, restarted]) == {}
     lines = {record.getMessage() for record in caplog.records}
     assert f"request {taken}: this worker's lease on it was lost; another worker serves it" in lines
-    assert any(line.startswith(f"request {restarted}: claim ") and "restarted" in line for line in lines)
+    assert any(line.startswith(f"request {restarted}: this worker's lease on it was lost; claim ")
+               and "back in the queue (an override restarted its answer" in line for line in lines)
 
 
 def test_the_worker_grounds_the_answer_in_the_card_words_the_request_was_shown():

@@ -33,7 +33,8 @@ META_PATH = ARTIFACT_PATH.with_suffix(".json")
 # guidance ones and the classifier's, whose second set carries expected cards).
 HELD_OUT_PATHS = (DATA_DIR / "dev" / "requests.jsonl", DATA_DIR / "independent" / "requests.jsonl",
                   DATA_DIR / "independent" / "third.jsonl", DATA_DIR / "independent" / "fourth.jsonl",
-                  DATA_DIR / "independent" / "fifth.jsonl", *INDEPENDENT_PATHS)
+                  DATA_DIR / "independent" / "fifth.jsonl", DATA_DIR / "independent" / "sixth.jsonl",
+                  *INDEPENDENT_PATHS)
 # The head triggers a card at THRESHOLD or more; a phrase, word or finding trigger for a card it gives less
 # than VETO_BELOW is overruled (not a red-flag rule's card). Both chosen out of fold on the training rows,
 # grouped by scenario (benchmarks/card_veto.py), and checked on data/guidance/dev (benchmarks/card_threshold.py);

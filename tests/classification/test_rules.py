@@ -21,6 +21,7 @@ from triage_site.classification import rules
     ("my 5 week old baby has a temperature of 38.4", 1),
     ("worst headache of my life, came on suddenly", 1),
     ("fell and hit her head, she is on warfarin", 1),
+    ("my brother od'd on his methadone, he's still talking", 1),
 ])
 def test_red_flags_fire_including_misspellings(text, level):
     found = rules.red_flags(text)
@@ -38,6 +39,7 @@ def test_red_flags_fire_including_misspellings(text, level):
     "insect bite on the arm, no breathing problems",
     "I need a repeat prescription for my inhaler",
     "walks with a limp since his knee operation",
+    "twisted my ankle, it's at an odd angle, I can put weight on it",  # "odd" is not a misspelt "od'd"
 ])
 def test_negated_or_absent_findings_do_not_fire(text):
     assert rules.red_flags(text).level is None, rules.red_flags(text).fired

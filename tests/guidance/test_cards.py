@@ -82,6 +82,13 @@ def test_duplicates_missing_fallbacks_and_unknown_triggers_fail(tmp_path):
         "findings = []", 'findings = ["no_such_finding"]')))
     with pytest.raises(cards.CardsFileError, match="card 'burns': unknown triggers no_such_finding"):
         cards.check_references(loaded, {"not_breathing"}, set())
+    loaded = cards.load_cards(library(tmp_path, GOOD.format(id="burns", levels="0").replace(
+        "findings = []", 'findings = []\noverrulable_rules = ["no_such_rule"]')))
+    with pytest.raises(cards.CardsFileError, match="card 'burns': unknown triggers no_such_rule"):
+        cards.check_references(loaded, set(), {"stroke"})
+    with pytest.raises(cards.CardsFileError, match="card 'burns': triggers has unknown keys rule "):
+        cards.load_cards(library(tmp_path, GOOD.format(id="burns", levels="0").replace(
+            "findings = []", 'findings = []\nrule = ["stroke"]')))
 
 
 def test_an_unreadable_file_fails_with_its_path(tmp_path):

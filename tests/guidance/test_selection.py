@@ -156,6 +156,9 @@ def test_a_changed_urgency_chooses_again_from_the_stored_strengths():
     ("Dispatcher: How old is she?\nCaller: Four. She went blue", "child"),
     ("Q: how old is the baby? A: about 5 months", "infant"), ("How old is he? Seventy, I think", "adult"),
     ("How old is he? 2 hours ago he fell", "adult"),
+    # the clinical shorthand for months and weeks of age; the same numbers as a duration say nothing of age
+    ("14/12 F, unresponsive, not breathing", "child"), ("4/12 M found in cot, apnoeic", "infant"),
+    ("6/52 ex-prem infant, apnoeas", "infant"), ("8/52 persistent cough, now not breathing", "adult"),
 ])
 def test_age_group(text, group):
     assert selection.age_group(text) == group
@@ -179,6 +182,15 @@ def test_nothing_is_overruled_without_the_head_or_for_a_card_it_does_not_know():
 def test_rule_cards_are_the_cards_whose_red_flag_rules_were_cited():
     assert {"cpr_adult", "cpr_child", "cpr_infant"} <= selection.rule_cards({"not_breathing", "some_finding"})
     assert selection.rule_cards({"some_finding"}) == set()
+
+
+def test_an_overrulable_rule_triggers_its_card_but_does_not_keep_it_from_the_head():
+    """The stroke rule also reads the slurring of a hypothermic or hypoglycaemic caller: it triggers the
+    stroke card like a finding, and the head, reading the whole call, may drop it."""
+    assert selection.rule_cards({"stroke"}) == set()
+    assert selection.exact_triggers("slurring and very cold", {"stroke"})["stroke"] == selection.EXACT
+    assert "stroke" not in selection.combined({}, {"stroke": 1.0}, {"stroke": 0.01, "hypothermia": 0.9},
+                                              selection.rule_cards({"stroke"}), veto_below=0.2)
 
 
 def test_the_veto_applies_in_selection_and_the_rule_card_survives_it(loaded_model, monkeypatch):

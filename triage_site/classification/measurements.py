@@ -13,7 +13,7 @@ text it came from, so that a decision point can quote it:
 | glucose | mmol/L | "BM 2.1", "blood sugar 1.8", "glucose 40 mg/dl" (converted) |
 | gcs | 3..15 | "GCS 8", "GCS ~13" |
 | pain_score | /10 | "pain 9/10", "9 out of 10" |
-| age_days | days | "3 wk old", "8-month-old", "2 days old", "67F", "72 yo", "in her 80s", "newborn" |
+| age_days | days | "3 wk old", "8-month-old", "2 days old", "67F", "72 yo", "in her 80s", "newborn", "14/12 F", "6/52 infant" |
 | gestation_weeks | weeks | "32 weeks pregnant", "34/40", "at 36+2 weeks" |
 | ingested_units | tablets | "about 20 tablets", "a whole packet", "30 x 500mg" |
 | hours_since | hours | "2 hours ago", "half an hour ago", "20 mins ago" |
@@ -99,6 +99,11 @@ PATTERNS = [
     ("age_days", r"\b(\d{1,3})\s*(?:yo|y/o|yrs?|years?)\b(?!\s*ago)", lambda m: _age(m.group(1), "year")),
     ("age_days", r"(?<![/\d.])\b(\d{1,3})\s?(?:m|f|male|female)\b(?!\s*(?:/|mins?|g\b|mg|ml|fall|drop|high|deep|away|from|off|up|down|tall|long|wide))",
      lambda m: _age(m.group(1), "year") if int(m.group(1)) >= 1 else None),
+    # Clinical shorthand for a young child's age: "14/12 F" (months), "6/52 ex-prem infant" (weeks), "5/7 old"
+    # (days). Read as an age only before a sex, "old" or a word for a baby: "8/52 persistent cough" and "6/52
+    # postpartum" are durations.
+    ("age_days", r"\b(\d{1,2})/(12|52|7)\s*(?:-?\s*(?:old|o\b)|(?:m|f|male|female|boy|girl|baby|infant|neonate|"
+                 r"ex-?prem\w*)\b)", lambda m: _age(m.group(1), {"12": "month", "52": "week", "7": "day"}[m.group(2)])),
     ("age_days", r"\bin (?:his|her|their|my) (?:(early|mid|late) )?(twenties|thirties|forties|fifties|sixties|"
                  r"seventies|eighties|nineties|[2-9]0s)\b", lambda m: _decade_age(m.group(2))),
     ("age_days", r"\b(?:newborn|new born|new-born|neonate)\b", lambda m: float(NEWBORN_DAYS)),

@@ -21,6 +21,13 @@ class Triggers:
     rules: tuple[str, ...] = ()
     phrases: tuple[str, ...] = ()
     words: tuple[str, ...] = ()
+    # Red-flag rules that trigger the card as a finding does, so the learned head may overrule them: a rule
+    # that raises urgency rightly can still be too broad to name a card ("slurring" in a hypothermic or a
+    # hypoglycaemic caller raises the level, but is not a stroke).
+    overrulable_rules: tuple[str, ...] = ()
+
+
+TRIGGER_KEYS = tuple(Triggers.__dataclass_fields__)
 
 
 @dataclass(frozen=True)
@@ -107,13 +114,16 @@ def _card(entry):
     triggers = entry.get("triggers", {})
     if not isinstance(triggers, dict):
         raise ValueError("triggers must be a table")
+    unknown_keys = sorted(set(triggers) - set(TRIGGER_KEYS))
+    if unknown_keys:
+        raise ValueError(f"triggers has unknown keys {', '.join(unknown_keys)} (known: {', '.join(TRIGGER_KEYS)})")
     return Card(
         id=entry["id"], title=title.strip(), version=version, levels=tuple(sorted(levels)),
         send_help_now=entry["send_help_now"], ages=ages, steps=_strings(entry, "steps"),
         call_back_if=_strings(entry, "call_back_if", required=False), guidelines=_strings(entry, "guidelines"),
         key_words=tuple(tuple(word.lower() for word in group) for group in key_words),
         triggers=Triggers(*(_strings(triggers, key, required=False, lower=key == "words")
-                            for key in ("findings", "rules", "phrases", "words"))),
+                            for key in TRIGGER_KEYS)),
         supersedes=_strings(entry, "supersedes", required=False),
     )
 
@@ -149,6 +159,6 @@ def check_references(cards, finding_ids, rule_names):
     """Trigger findings and rules must exist, or a card would silently never be chosen."""
     for card in cards.values():
         unknown = [f for f in card.triggers.findings if f not in finding_ids]
-        unknown += [r for r in card.triggers.rules if r not in rule_names]
+        unknown += [r for r in (*card.triggers.rules, *card.triggers.overrulable_rules) if r not in rule_names]
         if unknown:
             raise CardsFileError(f"card {card.id!r}: unknown triggers {', '.join(unknown)}")

@@ -118,7 +118,7 @@ def exact_triggers(text, sources):
     found, worded = {}, []
     lowered = text.lower()
     for card in CARDS.values():
-        if (set(card.triggers.findings) | set(card.triggers.rules)) & sources:
+        if {*card.triggers.findings, *card.triggers.rules, *card.triggers.overrulable_rules} & sources:
             found[card.id] = EXACT
             continue
         match = next((m for word in card.triggers.words
@@ -214,7 +214,8 @@ def learned_triggers(probabilities, threshold=None):
 
 
 def rule_cards(sources):
-    """The cards a red-flag rule cited by the decision points names."""
+    """The cards a red-flag rule cited by the decision points names (not its overrulable_rules): the head
+    cannot overrule them."""
     return {card.id for card in CARDS.values() if set(card.triggers.rules) & set(sources)}
 
 

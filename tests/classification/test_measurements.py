@@ -40,6 +40,7 @@ def test_values_are_read_in_one_unit(text, expected):
     ("my 3 wk old", 21), ("an 8-month-old", 243.2), ("2 day old baby", 2), ("aged 5", 1826.2),
     ("67F", 24471.8), ("72 yo man", 26298.0), ("she is in her 80s", 31046.2), ("newborn", 3),
     ("14/12 F", 425.6), ("6/52 infant", 42), ("5/7 old", 5),
+    ("just turned two", 730.5), ("her first birthday", 365.2), ("he'll be one next month", 334.9),
 ])
 def test_ages_are_read_in_days(text, days):
     assert ("age_days", days) in readings(text)
@@ -49,6 +50,7 @@ def test_numbers_without_a_meaning_are_not_read():
     assert readings("he is 6 ft tall and lives at number 12") == set()
     assert readings("fell 5 m from a ladder") == set()
     assert readings("6/52 postpartum, 3/7 of cough, BP 120/80 M") == {("systolic_bp", 120), ("diastolic_bp", 80)}
+    assert readings("her lips turned blue and the dial turned 90 degrees") == set()
 
 
 def test_each_reading_keeps_its_text_to_quote():

@@ -159,6 +159,9 @@ def test_a_changed_urgency_chooses_again_from_the_stored_strengths():
     # the clinical shorthand for months and weeks of age; the same numbers as a duration say nothing of age
     ("14/12 F, unresponsive, not breathing", "child"), ("4/12 M found in cot, apnoeic", "infant"),
     ("6/52 ex-prem infant, apnoeas", "infant"), ("8/52 persistent cough, now not breathing", "adult"),
+    # an age said by a birthday; a colour that something turned is not an age
+    ("he only had his first birthday on Saturday, not breathing", "child"), ("shes just turned one, limp", "child"),
+    ("she'd be one next month, not breathing", "infant"), ("her lips turned blue", "adult"),
 ])
 def test_age_group(text, group):
     assert selection.age_group(text) == group

@@ -13,7 +13,7 @@ text it came from, so that a decision point can quote it:
 | glucose | mmol/L | "BM 2.1", "blood sugar 1.8", "glucose 40 mg/dl" (converted) |
 | gcs | 3..15 | "GCS 8", "GCS ~13" |
 | pain_score | /10 | "pain 9/10", "9 out of 10" |
-| age_days | days | "3 wk old", "8-month-old", "2 days old", "67F", "72 yo", "in her 80s", "newborn", "14/12 F", "6/52 infant" |
+| age_days | days | "3 wk old", "8-month-old", "2 days old", "67F", "72 yo", "in her 80s", "newborn", "14/12 F", "6/52 infant", "just turned one", "first birthday" |
 | gestation_weeks | weeks | "32 weeks pregnant", "34/40", "at 36+2 weeks" |
 | ingested_units | tablets | "about 20 tablets", "a whole packet", "30 x 500mg" |
 | hours_since | hours | "2 hours ago", "half an hour ago", "20 mins ago" |
@@ -34,6 +34,9 @@ WORD_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, 
 DECADES = {"twenties": 25, "thirties": 35, "forties": 45, "fifties": 55, "sixties": 65, "seventies": 75,
            "eighties": 85, "nineties": 95}
 NEWBORN_DAYS = 3
+ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
+            "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12}
+_YEARS_SAID = r"(\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,14 @@ PATTERNS = [
     # postpartum" are durations.
     ("age_days", r"\b(\d{1,2})/(12|52|7)\s*(?:-?\s*(?:old|o\b)|(?:m|f|male|female|boy|girl|baby|infant|neonate|"
                  r"ex-?prem\w*)\b)", lambda m: _age(m.group(1), {"12": "month", "52": "week", "7": "day"}[m.group(2)])),
+    # An age said by a birthday: "just turned one", "his first birthday on Saturday", "she'd be one next month"
+    # (a month short of it). "Turned blue" has no number; "turned 90 degrees" is not an age.
+    ("age_days", rf"\bturned {_YEARS_SAID}\b(?!\s*(?:degrees?|%|minutes?|mins?|hours?|times?|notch\w*|o.?clock))",
+     lambda m: _age(_said_number(m.group(1)), "year")),
+    ("age_days", r"\b(?:(\d{1,2})(?:st|nd|rd|th)|(" + "|".join(ORDINALS) + r")) birthday\b",
+     lambda m: _age(int(m.group(1)) if m.group(1) else ORDINALS[m.group(2).lower()], "year")),
+    ("age_days", rf"\bbe {_YEARS_SAID} next (week|month)\b",
+     lambda m: _in(_said_number(m.group(1)) * DAYS["year"] - DAYS[m.group(2).lower()], 0, 120 * 365.25)),
     ("age_days", r"\bin (?:his|her|their|my) (?:(early|mid|late) )?(twenties|thirties|forties|fifties|sixties|"
                  r"seventies|eighties|nineties|[2-9]0s)\b", lambda m: _decade_age(m.group(2))),
     ("age_days", r"\b(?:newborn|new born|new-born|neonate)\b", lambda m: float(NEWBORN_DAYS)),
@@ -151,6 +162,10 @@ def _age(number, unit):
     unit = {"mo": "month", "yr": "year", "wk": "week"}.get(unit, unit)
     days = float(number) * DAYS.get(unit, DAYS.get(unit[:1], 365.25))
     return _in(days, 0, 120 * 365.25)
+
+
+def _said_number(said):
+    return int(said) if said.isdigit() else WORD_NUMBERS[said.lower()]
 
 
 def _hours(amount, unit):

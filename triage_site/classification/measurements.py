@@ -165,11 +165,12 @@ def _age(number, unit):
 
 
 def _said_number(said):
-    return int(said) if said.isdigit() else WORD_NUMBERS[said.lower()]
+    """A count written in digits or in words ("20", "twenty", "half an"); None for words we do not know."""
+    return float(said) if said.isdigit() else WORD_NUMBERS.get(said.lower())
 
 
 def _hours(amount, unit):
-    count = WORD_NUMBERS.get(amount.lower(), None) if not amount.isdigit() else float(amount)
+    count = _said_number(amount)
     if count is None:
         return None
     return float(count) / 60 if unit.lower().startswith("m") else float(count)

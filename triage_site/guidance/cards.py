@@ -26,6 +26,11 @@ class Triggers:
     # hypoglycaemic caller raises the level, but is not a stroke).
     overrulable_rules: tuple[str, ...] = ()
 
+    @property
+    def all_rules(self):
+        """Every rule that triggers the card, whether or not the head may overrule it."""
+        return (*self.rules, *self.overrulable_rules)
+
 
 TRIGGER_KEYS = tuple(Triggers.__dataclass_fields__)
 
@@ -159,6 +164,6 @@ def check_references(cards, finding_ids, rule_names):
     """Trigger findings and rules must exist, or a card would silently never be chosen."""
     for card in cards.values():
         unknown = [f for f in card.triggers.findings if f not in finding_ids]
-        unknown += [r for r in (*card.triggers.rules, *card.triggers.overrulable_rules) if r not in rule_names]
+        unknown += [r for r in card.triggers.all_rules if r not in rule_names]
         if unknown:
             raise CardsFileError(f"card {card.id!r}: unknown triggers {', '.join(unknown)}")

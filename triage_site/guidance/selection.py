@@ -118,7 +118,7 @@ def exact_triggers(text, sources):
     found, worded = {}, []
     lowered = text.lower()
     for card in CARDS.values():
-        if {*card.triggers.findings, *card.triggers.rules, *card.triggers.overrulable_rules} & sources:
+        if {*card.triggers.findings, *card.triggers.all_rules} & sources:
             found[card.id] = EXACT
             continue
         match = next((m for word in card.triggers.words

@@ -22,6 +22,9 @@ from triage_site.classification import rules
     ("worst headache of my life, came on suddenly", 1),
     ("fell and hit her head, she is on warfarin", 1),
     ("my brother od'd on his methadone, he's still talking", 1),
+    ("purple spots on his legs that don't fade under a glass, temp 39.5", 1),
+    ("i dont know why hes unconscious, hes on the floor", 0),  # not knowing is no negation
+    ("I'm not sure, she's unresponsive on the sofa", 0),
 ])
 def test_red_flags_fire_including_misspellings(text, level):
     found = rules.red_flags(text)
@@ -40,6 +43,8 @@ def test_red_flags_fire_including_misspellings(text, level):
     "I need a repeat prescription for my inhaler",
     "walks with a limp since his knee operation",
     "twisted my ankle, it's at an odd angle, I can put weight on it",  # "odd" is not a misspelt "od'd"
+    "I cut my arm to cope, it's stopped bleeding, I don't want to die",
+    "I don't have chest pain, he's diabetic and a smoker, it's my knee",
 ])
 def test_negated_or_absent_findings_do_not_fire(text):
     assert rules.red_flags(text).level is None, rules.red_flags(text).fired
@@ -58,6 +63,15 @@ def test_suicidal_intent_said_as_a_method_fires_without_the_word(text):
 
 
 @pytest.mark.parametrize("text", [
+    "she took 20 of her tablets because she wanted to die",
+    "I drank bleach because I don't want to live any more",  # "don't" is folded to "do not"
+    "took 24 paracetamol after a row, feel fine, I don't want to die anymore",  # owns to an earlier intent
+])
+def test_intent_said_beside_an_overdose_fires_the_suicidal_rule_too(text):
+    assert {"overdose", "suicidal"} <= set(rules.red_flags(text).fired)
+
+
+@pytest.mark.parametrize("text", [
     "She walked out in front of a car, it clipped her leg, she is talking to me",
     "the dog ran out in front of a car, can I bring him in",
     "my son cut himself chopping onions",
@@ -65,6 +79,31 @@ def test_suicidal_intent_said_as_a_method_fires_without_the_word(text):
 ])
 def test_an_accident_or_thoughts_without_a_plan_are_not_read_as_suicidal_intent(text):
     assert "suicidal" not in rules.red_flags(text).fired
+
+
+@pytest.mark.parametrize(("text", "rule"), [
+    ("I vomited a mugful of fresh red blood, I'm dizzy when I stand", "gi_bleed"),
+    ("black tarry poos for two days and he's just fainted on the loo", "gi_bleed"),
+    ("passing black, tarry motions since yesterday, very dizzy when I stand", "gi_bleed"),
+    ("bitten by an adder on the ankle, the foot is swelling up fast", "snake_bite"),
+    ("splashed oven cleaner in my eye, it's burning and blurry", "eye_chemical"),
+    ("she's on chemo, last dose a week ago, temperature 38.3", "chemo_fever"),
+])
+def test_high_risk_situations_fire_level_1(text, rule):
+    found = rules.red_flags(text)
+    assert (found.level, rule in found.fired) == (1, True), found.fired
+
+
+@pytest.mark.parametrize("text", [
+    "been vomiting all night but no blood, a bit dizzy",  # the blood is denied
+    "black tarry poo since I started iron tablets, I feel fine",  # no sign of blood loss
+    "an adder bit my dog's leg, I'm fine, no swelling on me",
+    "bleach splashed in my eye, rinsed it, a bit red",  # household bleach is left to the model
+    "finished chemo eight months ago, now a cough and a temperature of 38.4",
+])
+def test_the_high_risk_rules_need_their_second_finding(text):
+    fired = set(rules.red_flags(text).fired)
+    assert not fired & {"gi_bleed", "snake_bite", "eye_chemical", "chemo_fever"}, fired
 
 
 def test_chest_pain_needs_a_risk_factor():

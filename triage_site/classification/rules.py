@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from . import DATA_DIR
 
 RULES_PATH = DATA_DIR / "red_flags.toml"
-_NEGATORS = r"(?:no|not|denies|denied|without|never|nor|negative for|free of|none)"
+_NEGATOR = re.compile(r"\b(no|not|denies|denied|without|never|nor|negative for|free of|none)\b"
+                      r"(?! (know|sure|remember|understand)\b)")
 _CLAUSE_BREAK = re.compile(r"[.,;:!?]|\bbut\b|\bhowever\b|\bnow\b")
 RED_FLAG_LEVELS = (0, 1)
 WITHIN = 80  # characters a rule's `then` finding may follow its pattern, unless the rule says otherwise
@@ -121,11 +122,12 @@ def normalise(text):
 
 
 def _negated(norm, start):
-    """True when a negator sits in the same clause, within five words before the match."""
+    """True when a negator sits in the same clause, within five words before the match. A negator of the
+    caller's knowing ("i do not know why he is unresponsive", "not sure") denies nothing about the patient."""
     before = norm[:start]
     clause = _CLAUSE_BREAK.split(before)[-1]
     window = " ".join(clause.split()[-5:])
-    return re.search(rf"\b{_NEGATORS}\b", window) is not None
+    return _NEGATOR.search(window) is not None
 
 
 def red_flags(text):

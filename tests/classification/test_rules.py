@@ -87,6 +87,8 @@ def test_an_accident_or_thoughts_without_a_plan_are_not_read_as_suicidal_intent(
     ("passing black, tarry motions since yesterday, very dizzy when I stand", "gi_bleed"),
     ("bitten by an adder on the ankle, the foot is swelling up fast", "snake_bite"),
     ("splashed oven cleaner in my eye, it's burning and blurry", "eye_chemical"),
+    ("mixing mortar and got quicklime in his eyes, can't open them", "eye_chemical"),
+    ("my eye is full of lime dust from the plastering and it stings like mad", "eye_chemical"),
     ("she's on chemo, last dose a week ago, temperature 38.3", "chemo_fever"),
 ])
 def test_high_risk_situations_fire_level_1(text, rule):
@@ -99,6 +101,8 @@ def test_high_risk_situations_fire_level_1(text, rule):
     "black tarry poo since I started iron tablets, I feel fine",  # no sign of blood loss
     "an adder bit my dog's leg, I'm fine, no swelling on me",
     "bleach splashed in my eye, rinsed it, a bit red",  # household bleach is left to the model
+    "squirted lime juice in my eye cutting a lime, it stings",  # the fruit, not the alkali
+    "we live at 40 Lime Street, my son has a red sticky eye",  # a street name
     "finished chemo eight months ago, now a cough and a temperature of 38.4",
 ])
 def test_the_high_risk_rules_need_their_second_finding(text):

@@ -149,3 +149,11 @@ def test_a_bad_polarity_pattern_names_its_finding(tmp_path):
                     'contradicted_by = "(unclosed"\n[[reassuring]]\ndescriptions = ["fine"]\n', encoding="utf-8")
     with pytest.raises(findings.FindingsFileError, match="odd"):
         findings.load_library(path)
+
+
+@pytest.mark.parametrize("text", [
+    "It's 31 degrees outside today and I've got a bit of sunburn, what cream should I use?",
+    "Pt 81F, c/o UTI symptoms, stinging when passing urine, otherwise well",
+])
+def test_point_d_does_not_read_the_weather_or_an_age_as_hypothermia(text):
+    assert decision_points.point_d(decision_points.danger_readings(text)) == []

@@ -19,6 +19,8 @@ def readings(text):
     ("blood pressure 80 over 40", {("systolic_bp", 80), ("diastolic_bp", 40)}),
     ("temp 39.5", {("temperature", 39.5)}),
     ("a fever of 104F", {("temperature", 40.0)}),
+    ("tympanic 34.9", {("temperature", 34.9)}),
+    ("the ear thermometer says 41.3", {("temperature", 41.3)}),
     ("BM 2.1", {("glucose", 2.1)}),
     ("blood sugar 40 mg/dl", {("glucose", 2.2)}),
     ("pain 9/10", {("pain_score", 9)}),
@@ -56,3 +58,33 @@ def test_numbers_without_a_meaning_are_not_read():
 def test_each_reading_keeps_its_text_to_quote():
     (reading,) = [m for m in measure("Caller says sats are 79% now") if m.kind == "spo2"]
     assert "79" in reading.text and reading.describe().startswith("spo2 79")
+
+
+@pytest.mark.parametrize("text", [
+    "It's 31 degrees outside today and I've a bit of sunburn",
+    "Heatwave, 34 degrees in the flat, my gran is tired but chatting",
+    "Been working on the roads all day in 33 degrees",
+    "the flat's about 35 degrees and she won't use the fan",
+    "runner collapsed, ambient 29C",
+    "it's been over 30 degrees for days",
+    "room temperature 31 C",
+])
+def test_the_weather_or_a_room_is_not_the_patients_temperature(text):
+    assert not {kind for kind, _ in readings(text)} & {"temperature"}
+
+
+@pytest.mark.parametrize("text, value", [
+    ("temp 38.2 today", 38.2),
+    ("fever 39 today", 39.0),
+    ("it's 39.4 degrees on the thermometer", 39.4),
+    ("It's 30 degrees out and she has a temp of 39.2", 39.2),
+    ("found in the snow, temp 29", 29.0),
+])
+def test_a_temperature_named_as_the_patients_is_read_beside_weather_words(text, value):
+    assert {v for kind, v in readings(text) if kind == "temperature"} == {value}
+
+
+def test_an_age_and_sex_in_shorthand_is_not_a_fahrenheit_temperature():
+    assert readings("Pt 81F, c/o UTI symptoms") == {("age_days", 29585.2)}
+    assert ("temperature", 38.3) in readings("101F fever")
+    assert ("temperature", 31.1) in readings("temp 88 F after a night on the floor")

@@ -162,6 +162,10 @@ def test_a_changed_urgency_chooses_again_from_the_stored_strengths():
     # an age said by a birthday; a colour that something turned is not an age
     ("he only had his first birthday on Saturday, not breathing", "child"), ("shes just turned one, limp", "child"),
     ("she'd be one next month, not breathing", "infant"), ("her lips turned blue", "adult"),
+    # shorthand for an infant, a primary-school year and a junior team
+    ("INF 3/12 found in cot, apnoeic", "infant"), ("Inf 10/12, choked on a toy, now unresp", "infant"),
+    ("ECG shows inf ST elevation, now in arrest", "adult"), ("a boy in year 3 choked and collapsed", "child"),
+    ("one of the lads at the under-10s match went down", "child"), ("a year 11 pupil collapsed", "adult"),
 ])
 def test_age_group(text, group):
     assert selection.age_group(text) == group
@@ -260,3 +264,13 @@ def test_stored_texts_keep_every_version_shown():
     kept = selection.texts_kept([*kept, older], [choking, cpr])
     assert [(text["id"], text["version"]) for text in kept] == [
         ("cpr_adult", cpr.version), ("choking", 0), ("choking", choking.version)]
+
+
+def test_a_measured_fever_rules_out_the_hypothermia_card():
+    strengths = {"hypothermia": 1.0}
+    rigors = "my mum is 71, shivering uncontrollably, temp 39.6, heart 124, confused about what day it is"
+    assert [c.id for c in selection.choose(rigors, 1, strengths)] == ["general_emergency"]
+    cold = "found him in the snow by the gate, shivering, temp 34.1, very drowsy"
+    assert [c.id for c in selection.choose(cold, 1, strengths)] == ["hypothermia"]
+    no_fever = "pulled out of the lake, shivering hard, no fever, temp 37.1 an hour ago was fine"
+    assert "hypothermia" in [c.id for c in selection.choose(no_fever, 1, strengths)]

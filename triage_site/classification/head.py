@@ -174,9 +174,12 @@ def features(vectorizer, texts, embeddings, forced_levels, clause_features):
 
 
 def feature_library_paths():
-    from . import context, decision_points, findings, rules
+    """The files the features are read with: the finding, danger-zone, context and red-flag libraries, and the
+    patterns that read numbers (a reading that changes moves the danger zones' verdicts like a library would)."""
+    from . import context, decision_points, findings, measurements, rules
 
-    return [findings.FINDINGS_PATH, decision_points.DANGER_ZONE_PATH, context.CONTEXT_RULES_PATH, rules.RULES_PATH]
+    return [findings.FINDINGS_PATH, decision_points.DANGER_ZONE_PATH, context.CONTEXT_RULES_PATH, rules.RULES_PATH,
+            Path(measurements.__file__)]
 
 
 def read_training(paths):

@@ -81,11 +81,12 @@ PATTERNS = [
     ("systolic_bp", rf"\b(?:systolic|sbp)(?: bp)?{GAP}{NUM}", lambda m: _in(float(m.group(1)), 30, 300)),
     ("systolic_bp", r"\b(?:bp|blood pressure)\s*(?:is|of|was)?\s*(\d{2,3})\s*systolic",
      lambda m: _in(float(m.group(1)), 30, 300)),
-    ("temperature", rf"\b(?:temp(?:erature)?|fever(?: of)?|pyrexial|febrile|t)\s*(?:of|is|was|at|:|=|reading|"
+    ("temperature", rf"\b(?:temp(?:erature)?|fever(?: of)?|pyrexial|febrile|t|tympanic|thermometer (?:says|said|reads|"
+                    rf"read|shows|showed|showing|gave|gives))\s*(?:of|is|was|at|:|=|reading|"
                     rf"up to|around)?\s*{NUM}\s*(?:°|deg(?:rees)?)?\s*([cf])?\b",
      lambda m: _temperature(m.group(1), m.group(2))),
     ("temperature", r"\b(\d{2,3}(?:\.\d)?)\s*(?:°|deg(?:rees)?)\s*([cf])?\b|\b(\d{2,3}(?:\.\d)?)\s*([cf])\b",
-     lambda m: _temperature(m.group(1) or m.group(3), m.group(2) or m.group(4))),
+     lambda m: _temperature(m.group(1), m.group(2)) if m.group(1) else _bare_temperature(m.group(3), m.group(4))),
     ("glucose", rf"\b(?:bm|blood sugars?|sugars?|glucose|cbg|bg|glucometer|blood glucose){GAP}{NUM}\s*"
                 r"(mmol(?:/l)?|mg/?dl)?", lambda m: _glucose(m.group(1), m.group(2))),
     ("gcs", r"\b(?:gcs|glasgow coma (?:scale|score))\s*(?:of|is|was|:|=|~|approx\.?|about|around)?\s*~?(\d{1,2})\b",
@@ -145,6 +146,14 @@ def _temperature(number, scale):
     return _in(value, 25, 45)
 
 
+def _bare_temperature(number, scale):
+    """"38.5C", "101F": a number with only a scale letter. "88F" and "81 F" are a woman's age in shorthand, so a
+    bare Fahrenheit reading counts only from 95 F (35 C) up: a colder body is written as a temperature."""
+    if scale.lower() == "f" and float(number) < 95:
+        return None
+    return _temperature(number, scale)
+
+
 def _decade_age(word):
     years = DECADES.get(word) or int(word[0]) * 10 + 5
     return years * 365.25
@@ -185,11 +194,46 @@ def measure(text):
                    if taken_kind == kind or kind in _OVERLAP_BLOCKED.get(taken_kind, ())):
                 continue
             value = value_of(match)
-            if value is None:
+            if value is None or (kind == "temperature" and ambient(text, match.start(), match.end())):
                 continue
             taken.append((match.start(), match.end(), kind))
             found.extend(_readings(kind, value, match))
     return sorted(found, key=lambda m: m.start)
+
+
+# "It's 31 degrees today", "the flat's 34 degrees", "ambient 30C", "room temperature 31": the weather or a room,
+# not the patient. Read as a body temperature, a hot day was hypothermia (below 35 C: level 1, below 30: level 0).
+_AMBIENT_AFTER = re.compile(r"^\s*(?:c\b|celsius\b|f\b)?\s*(?:outside|out\b|today|all (?:day|week)|"
+                            r"(?:for|over) (?:days|a week|the last|three|two|four)|this (?:week|summer|afternoon|morning)|"
+                            r"in the (?:shade|sun|sunshine|flat|house|room|car|lounge|tent|kitchen|office|bedroom|garden|"
+                            r"heat)|in here|ambient|(?:and|with) (?:no shade|sunny|humid|blazing)|heat\b|heatwave|"
+                            r"on the (?:dance floor|beach|course|site))", re.I)
+_AMBIENT_BEFORE = re.compile(r"(?:\b(?:ambient|room|outside|weather|forecast|heat ?wave|the sun|shade|air con\w*|"
+                             r"(?:flat|house|room|car|lounge|kitchen|office|tent|bedroom|ward|classroom|gym)(?:s|'s| is| was|"
+                             r" has been| had been| were| are)|been|it'?s been)\W+(?:\w+\W+){0,2}|\bin (?:about |around |over )?)$",
+                             re.I)
+_IT_IS_BEFORE = re.compile(r"\b(?:it'?s|it is|it was|its)\s+(?:about |around |nearly |over |like |easily )?$", re.I)
+_BODY_WORDS = re.compile(r"\b(?:temp\w*|thermometer|fever\w*|febrile|tympanic|forehead|ear|oral|armpit|reading|reads|"
+                         r"measured|checked|took|core)\b", re.I)
+
+
+_BODY_AFTER = re.compile(r"^\s*(?:c\b|f\b)?\s*(?:on|by|with|in|under) (?:the|his|her|my|our|their) (?:\w+ )?"
+                         r"(?:thermometer|forehead|ear|armpit|arm|mouth)", re.I)
+_NAMED_FOR = re.compile(r"\b(?:room|ambient|outside|outdoor|air|water|sea|pool|bath|weather|car|oven|fridge|freezer)\s*$",
+                        re.I)
+
+
+def ambient(text, start, end):
+    """Whether the temperature at text[start:end] is the air's or a room's, by the words around it. A reading
+    named as a temperature or fever ("temp 38.2 today") is the patient's unless a room or the air owns it."""
+    sentence_start = max(text.rfind(mark, 0, start) for mark in ".!?\n") + 1
+    before = text[max(sentence_start, start - 40):start]
+    if not re.match(r"\d", text[start:end]):
+        return bool(_NAMED_FOR.search(before))
+    if _AMBIENT_AFTER.match(text[end:end + 30]) or _AMBIENT_BEFORE.search(before):
+        return True
+    return bool(_IT_IS_BEFORE.search(before)) and not _BODY_WORDS.search(text[sentence_start:start]) \
+        and not _BODY_AFTER.match(text[end:end + 40])
 
 
 # A span read as one kind is not read again as another it cannot also be ("BP 80/40" is not a pulse).

@@ -5,7 +5,8 @@ when one of its trigger words appears, or when a clause of the call means one of
 (sentence embeddings, the clause's single nearest card, not negated or resolved by ConText), or when the
 learned head (card_head), reading the whole call, gives it card_head.THRESHOLD or more; the head also
 overrules a one-clause trigger for a card it all but rules out, never a red-flag rule's. It must suit
-the patient's age and the request's level; at most MAX_CARDS are shown (MAX_CARDS_URGENT at levels 0-1),
+the patient's age and the request's level, and no measured reading may rule it out (a fever rules out
+hypothermia); at most MAX_CARDS are shown (MAX_CARDS_URGENT at levels 0-1),
 strongest first. A request that no specific card fits gets its level's fallback card, and a level 0-1
 request always gets one that says "send help now"."""
 import logging
@@ -13,7 +14,7 @@ import re
 
 import numpy as np
 
-from triage_site.classification import context, findings, measurements, rules
+from triage_site.classification import context, decision_points, findings, measurements, rules
 from triage_site.classification.encoder import PerEncoder
 
 from . import card_head
@@ -33,9 +34,12 @@ PHRASE_MARGIN = 0.12
 EXACT = 1.0  # the strength of a finding, rule or word trigger
 INFANT_DAYS = 365
 CHILD_DAYS = 12 * 365
-_INFANT_WORDS = re.compile(r"\b(bab(y|ies)|infant|newborn|new born|neonate)\b", re.I)
+# "INF 3/12" and "inf 10/12" in clinical shorthand name an infant ("inf" alone may be "inferior").
+_INFANT_WORDS = re.compile(r"\b(bab(y|ies)|infant|newborn|new born|neonate|inf\.? ?\d{1,2}/(12|52))\b", re.I)
+# A primary-school year (1-6, ages 5 to 11) or a junior team ("the under-10s") names a child.
 _CHILD_WORDS = re.compile(r"\b(child|kid|toddler|little (boy|girl|one|lad|lass)|preschooler|schoolboy|schoolgirl|"
-                          r"year ?[1-6] (boy|girl|pupil|child))\b", re.I)
+                          r"year ?[1-6] (boy|girl|pupil|child)|(boy|girl|pupil|child|kid|lad|lass) in year ?[1-6]|"
+                          r"under[- ]?([5-9]|1[0-2])s)\b", re.I)
 
 NUMBER_WORDS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
                 "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen")
@@ -198,6 +202,20 @@ def _call_contradicts(finding, text):
     return said
 
 
+# Cards that a measured reading rules out: shivering with a temperature of 39.6 is an infection's rigors, not a
+# cold body. The line is the danger zones' fever (data/classifier/danger_zone.toml); a discounted reading
+# (historical, negated, hypothetical) does not count.
+_RULED_OUT_BY_FEVER = {"hypothermia"}
+
+
+def measured_otherwise(card_id, text):
+    """Whether the call measures a fever, which rules out a card for a cold body."""
+    if card_id not in _RULED_OUT_BY_FEVER:
+        return False
+    fever = decision_points.DANGER_ZONE["fever_c"]
+    return any(r.kind == "temperature" and r.value >= fever for r in decision_points.danger_readings(text))
+
+
 def head_probabilities_batch(texts, clause_vectors, encoder_name):
     """{card id: probability} per text, for every card the learned head knows; None per text when its artefact
     cannot load. `clause_vectors`: each text's clause embeddings."""
@@ -235,7 +253,8 @@ def choose(text, level, strengths):
     group = age_group(text)
     candidates = [(strength, card_id) for card_id, strength in strengths.items()
                   if card_id not in FALLBACKS.values() and group in CARDS[card_id].ages
-                  and suits_level(CARDS[card_id], level) and not said_otherwise(card_id, text)]
+                  and suits_level(CARDS[card_id], level) and not said_otherwise(card_id, text)
+                  and not measured_otherwise(card_id, text)]
     superseded = {other for _, card_id in candidates for other in CARDS[card_id].supersedes}
     ranked = sorted((pair for pair in candidates if pair[1] not in superseded),
                     key=lambda pair: (-pair[0], min(CARDS[pair[1]].levels), ORDER[pair[1]]))

@@ -1,4 +1,5 @@
 """ASGI entry point: HTTP through Django, websockets through Channels, sessions for both."""
+import logging
 import os
 
 from django.core.asgi import get_asgi_application
@@ -10,7 +11,12 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set u
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from triage_site import checks  # noqa: E402
 from triage_site.dispatch.routing import websocket_urlpatterns  # noqa: E402
+
+# daphne runs no system checks: say here what `manage.py check` would.
+for warning in checks.debug_with_a_real_database():
+    logging.getLogger(__name__).warning("%s %s", warning.msg, warning.hint)
 
 application = ProtocolTypeRouter({
     "http": django_asgi_app,

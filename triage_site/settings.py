@@ -83,6 +83,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "triage_site.middleware.NeverCacheForSignedInUsers",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: locks out repeated failed sign-ins.
@@ -279,6 +280,16 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
+# An open board or request socket reads its user's rights and session afresh this often (and on every message
+# it receives) and closes once they are gone: up to three small queries per socket per interval. A sign-out
+# closes the session's sockets at once.
+try:
+    TRIAGE_SOCKET_RECHECK_S = float(os.environ.get("TRIAGE_SOCKET_RECHECK_S", "3"))
+except ValueError:
+    TRIAGE_SOCKET_RECHECK_S = None
+if TRIAGE_SOCKET_RECHECK_S is None or not 0 < TRIAGE_SOCKET_RECHECK_S < float("inf"):
+    raise ImproperlyConfigured(f"TRIAGE_SOCKET_RECHECK_S must be a positive number of seconds, "
+                               f"got {os.environ.get('TRIAGE_SOCKET_RECHECK_S')!r}")
 LOGIN_REDIRECT_URL = "dispatch:board"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -304,6 +315,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
+# The debug page and error reports hide every setting that may hold a credential, not only SECRET_KEY.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "triage_site.error_reports.CredentialHidingFilter"
 
 LOGGING = {
     "version": 1,

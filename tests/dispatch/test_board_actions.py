@@ -87,8 +87,30 @@ async def test_a_dispatcher_removed_from_the_group_after_connecting_is_refused(d
     await receive_until(comm, of_type("charts"))
     await database_sync_to_async(dispatcher.groups.clear)()
     await comm.send_json_to({"type": "acknowledge", "request_id": medical_request.pk})
+    # rights are read afresh for each frame: the socket closes instead of acting (tests/dispatch/test_revocation.py)
+    output = await comm.receive_output(timeout=3)
+    while output["type"] == "websocket.send":
+        assert '"result"' not in output["text"]
+        output = await comm.receive_output(timeout=3)
+    assert output == {"type": "websocket.close", "code": 4403}
+    assert await database_sync_to_async(AlertAcknowledgement.objects.count)() == 0
+    await comm.disconnect()
+
+
+@pytest.mark.parametrize("reason", [5, ["fell"], {"why": "fell"}, "4 ycnegru\u202e", "x" * 2001])
+async def test_a_bad_reason_over_the_socket_gets_a_clear_refusal_and_the_socket_stays_usable(supervisor, reason):
+    medical_request = await database_sync_to_async(classified)(2)
+    comm = communicator(supervisor)
+    assert (await comm.connect())[0]
+    await receive_until(comm, of_type("charts"))
+    await comm.send_json_to({"type": "change_urgency", "request_id": medical_request.pk, "urgency": 1,
+                             "reason": reason})
     result = await receive_until(comm, of_type("result"))
-    assert not result["ok"] and "Only dispatchers" in result["message"]
+    assert not result["ok"] and result["action"] == "change_urgency"
+    assert any(words in result["message"] for words in ("must be text", "text-direction", "too long"))
+    await comm.send_json_to({"type": "refresh"})
+    assert (await receive_until(comm, of_type("board")))["board"] is not None
+    assert await database_sync_to_async(UrgencyOverride.objects.count)() == 0
     await comm.disconnect()
 
 

@@ -56,6 +56,49 @@ def test_override_form_needs_a_reason_and_refuses_finished_requests(client, supe
     assert not UrgencyOverride.objects.exists()
 
 
+BAD_REASONS = [
+    (" ", "Give a reason"), ("x" * 2001, "too long: at most 2,000 characters (it has 2,001)"),
+    ("bell\x07", "control characters"), ("4 ycnegru\u202e", "text-direction"), ("isolate\u2066", "text-direction"),
+]
+
+
+@pytest.mark.parametrize("reason, message", BAD_REASONS)
+def test_the_form_and_the_board_socket_refuse_a_bad_reason_with_the_same_message(client, supervisor, reason,
+                                                                                 message):
+    from triage_site.dispatch import board_actions  # the socket's handler, as the consumer calls it
+
+    client.force_login(supervisor)
+    medical_request = queued()
+    page = client.post(reverse("intake:override", args=[medical_request.pk]), {"new_urgency": 1, "reason": reason},
+                       follow=True).content.decode()
+    result = board_actions.perform(supervisor, {"type": "change_urgency", "request_id": medical_request.pk,
+                                                "urgency": 1, "reason": reason})
+    assert not result["ok"] and message in result["message"]
+    assert result["message"] in page  # the form says exactly what the socket says: one rule
+    assert not UrgencyOverride.objects.exists()
+
+
+def test_the_form_refuses_a_nul_in_the_reason(client, supervisor):
+    client.force_login(supervisor)
+    medical_request = queued()
+    page = client.post(reverse("intake:override", args=[medical_request.pk]), {"new_urgency": 1, "reason": "ok\x00"},
+                       follow=True).content.decode()
+    assert 'class="message error"' in page and not UrgencyOverride.objects.exists()
+    with pytest.raises(ValidationError, match="control characters"):
+        overrides.clean_reason("ok\x00")
+
+
+@pytest.mark.parametrize("reason", [None, 5, 0, True, 1.5, ["fell"], {"why": "fell"}])
+def test_a_reason_that_is_not_text_is_refused_clearly(supervisor, reason):
+    medical_request = queued()
+    with pytest.raises(ValidationError) as refused:
+        overrides.override_urgency(medical_request.pk, new_urgency=1, reason=reason, user=supervisor)
+    expected = "Give a reason" if reason is None else "The reason must be text"
+    assert expected in " ".join(refused.value.messages)
+    assert overrides.clean_reason("  wheeze  ") == "wheeze"
+    assert not UrgencyOverride.objects.exists()
+
+
 def test_request_page_shows_the_audit_log_and_the_control(client, supervisor):
     client.force_login(supervisor)
     medical_request = queued()

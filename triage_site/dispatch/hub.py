@@ -232,7 +232,8 @@ class BoardHub:
     # --- sending ----------------------------------------------------------------------------------
     async def _broadcast(self, text, wanted):
         for consumer, deltas in list(self.consumers.items()):
-            if wanted(deltas):
+            # one that left while this broadcast awaited (signed out, lost its rights) gets nothing more
+            if consumer in self.consumers and wanted(deltas):
                 await self._send(consumer, text)
 
     async def _send(self, consumer, text):

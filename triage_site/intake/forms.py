@@ -1,23 +1,11 @@
 """The intake form: what a call-taker types."""
 from django import forms
 
+from . import overrides
 from .models import Urgency
+from .text_checks import reject_control_characters
 
 MAX_TEXT_LENGTH = 4000
-
-
-# Embeddings, overrides and isolates reorder what follows them on screen: with U+202E, "4 ycnegru" reads
-# "urgency 4". The marks (U+200E, U+200F, U+061C) only nudge neutral characters and are left for RTL text.
-BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-def reject_control_characters(value):
-    bad = [ch for ch in value if ord(ch) < 32 and ch not in "\n\r\t"]
-    if bad:
-        raise forms.ValidationError("Remove control characters (invisible characters such as NUL) from the text.")
-    if BIDI_CONTROLS.intersection(value):
-        raise forms.ValidationError("Remove the invisible text-direction characters (such as right-to-left "
-                                    "override, U+202E) from the text: they change how it reads on screen.")
 
 
 class MedicalRequestForm(forms.Form):
@@ -45,10 +33,13 @@ class MedicalRequestForm(forms.Form):
 
 class UrgencyOverrideForm(forms.Form):
     new_urgency = forms.TypedChoiceField(label="New urgency", coerce=int, choices=Urgency.choices)
-    reason = forms.CharField(label="Reason (kept in the audit log)", max_length=2000,
-                             widget=forms.Textarea(attrs={"rows": 2}),
-                             error_messages={"required": "Give a reason for the change; it is kept in the audit log."},
-                             validators=[reject_control_characters])
+    # Not required here: the one rule for a reason (required, length, characters) is overrides.clean_reason, which
+    # the websocket's change_urgency goes through too.
+    reason = forms.CharField(label="Reason (kept in the audit log)", required=False, widget=forms.Textarea(
+        attrs={"rows": 2, "required": True, "maxlength": overrides.REASON_MAX_LENGTH}))
+
+    def clean_reason(self):
+        return overrides.clean_reason(self.cleaned_data["reason"])
 
 
 class BulkRaiseForm(UrgencyOverrideForm):

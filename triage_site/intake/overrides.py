@@ -13,8 +13,10 @@ from triage_site.permissions import is_supervisor
 
 from . import alerts
 from .models import BEING_GENERATED, OPEN_STATUSES, MedicalRequest, Status, UrgencyOverride
+from .text_checks import reject_control_characters
 
 CONFIRM_REASON = "confirmed classifier urgency"
+REASON_MAX_LENGTH = 2000
 
 
 def _require(user):
@@ -22,10 +24,19 @@ def _require(user):
         raise PermissionDenied("Only supervisors may change a request's urgency.")
 
 
-def _clean_reason(reason):
-    reason = (reason or "").strip()
+def clean_reason(reason):
+    """The one rule for an override's reason, whether it comes from a form or from the board's socket."""
+    if reason is None:
+        reason = ""
+    if not isinstance(reason, str):
+        raise ValidationError("The reason must be text, e.g. \"caller now unresponsive\".")
+    reason = reason.strip()
     if not reason:
         raise ValidationError("Give a reason for the change; it is kept in the audit log.")
+    if len(reason) > REASON_MAX_LENGTH:
+        raise ValidationError(f"The reason is too long: at most {REASON_MAX_LENGTH:,} characters "
+                              f"(it has {len(reason):,}).")
+    reject_control_characters(reason)
     return reason
 
 
@@ -95,7 +106,7 @@ def _open_for_update(request_id):
 def override_urgency(request_id, *, new_urgency, reason, user):
     """Change one open request's urgency. Finished requests are refused with a clear message."""
     _require(user)
-    reason = _clean_reason(reason)
+    reason = clean_reason(reason)
     if not urgency.is_level(new_urgency):
         raise ValidationError(f"Urgency must be a level from {urgency.MOST_URGENT} (immediate) to "
                               f"{urgency.LEAST_URGENT} (non-urgent).")
@@ -131,7 +142,7 @@ def open_requests_mentioning(phrase):
 def bulk_raise(requests, *, new_urgency, reason, user, label):
     """Raise every open request in `requests` to `new_urgency`; never lowers any. Returns overrides made."""
     _require(user)
-    reason = _clean_reason(reason)
+    reason = clean_reason(reason)
     made = []
     with transaction.atomic():
         for medical_request in requests.select_for_update().filter(status__in=OPEN_STATUSES).order_by("pk"):

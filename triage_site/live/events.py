@@ -4,6 +4,7 @@ Publishing never raises: a dashboard missing an event catches up from the
 database on reconnect, so a channel-layer outage must not break intake or the worker.
 """
 import asyncio
+import hashlib
 import logging
 import threading
 
@@ -18,6 +19,12 @@ _server_loop = None
 
 def request_group(request_id):
     return f"request.{request_id}"
+
+
+def session_group(session_key):
+    """The sockets opened with one sign-in session. Named by a hash: session keys are credentials, and group
+    names end up as Redis keys."""
+    return "session." + hashlib.sha256(session_key.encode()).hexdigest()[:48]
 
 
 def bind_server_loop(loop):
@@ -78,3 +85,8 @@ def publish_answer_delta(request_id, *, text, generated_tokens, offset):
 
 def publish_worker_stats(stats):
     _send(DASHBOARD_GROUP, {"type": "worker.stats", "stats": stats})
+
+
+def publish_session_ended(session_key):
+    """Close the sockets of a session that signed out now, not at their next check of rights."""
+    _send(session_group(session_key), {"type": "session.ended"})

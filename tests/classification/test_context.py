@@ -36,3 +36,20 @@ def test_a_present_finding_about_the_patient_counts(text, phrase):
 def test_a_negation_inside_a_negative_finding_is_the_finding_itself():
     assert judged("he is not breathing", "he is not breathing", negative_named=True) == set()
     assert "NEGATED_EXISTENCE" in judged("he is not breathing", "breathing")
+
+
+def test_a_negation_does_not_reach_into_the_next_sentence():
+    text = "There's no alcohol involved. It's her citalopram, about 25 tablets."
+    assert judged(text, "about 25 tablets") == set()
+    assert "NEGATED_EXISTENCE" in judged("There's no alcohol or tablets involved.", "tablets")
+
+
+def test_within_its_clause_a_number_in_a_list_is_not_denied_by_the_finding_before_it():
+    def number(text, phrase):
+        start = text.index(phrase)
+        return context.judge(text, [(start, start + len(phrase))], within_clause=True)[0]
+
+    assert number("no chest pain, sats 84%", "sats 84%") == set()
+    assert number("stroke last year, BP 220/120 now", "BP 220/120") == set()
+    assert "HISTORICAL" in number("BP 220/120 last year", "BP 220/120")
+    assert "RESOLVED" in number("pulse was 180, settled now", "pulse was 180")  # a resolution follows its clause

@@ -43,6 +43,10 @@ def test_point_d_ignores_normal_and_historical_values():
     ("10 day old baby is very sleepy today", "an unwell newborn"),
     ("33 weeks pregnant, BP 150/100", "raised blood pressure at 33 weeks"),
     ("took 24 tablets an hour ago but says she feels fine", "a significant ingestion"),
+    ("took about 30 paracetamol last night, feel totally fine", "a significant ingestion"),
+    ("My 2 year old got into her nan's handbag and chewed some gliclazide, 3 tablets missing",
+     "a small child who swallowed someone's medicine"),
+    ("my 19 month old ate a few of grandad's heart pills, playing normally", "a small child who swallowed"),
 ])
 def test_point_b_high_risk_situations_read_from_numbers(text, reason):
     found = decision_points.point_b(text, [], decision_points.danger_readings(text))
@@ -51,6 +55,17 @@ def test_point_b_high_risk_situations_read_from_numbers(text, reason):
 
 def test_point_b_age_rules_do_not_fire_for_older_children():
     text = "my 2 year old has a temp of 38.3"
+    assert decision_points.point_b(text, [], decision_points.danger_readings(text)) == []
+
+
+@pytest.mark.parametrize("text", [
+    "my 18 month old bit into a dishwasher tablet, drooling a bit",  # a household product, not a medicine
+    "my 3 year old had two doses of Calpol by mistake",
+    "my 9 year old swallowed two of her friend's tablets",  # older than the small-child age
+    "she takes 500mg tablets of paracetamol for her back",  # a strength, not a count
+    "pain 6 out of 10 with paracetamol",
+])
+def test_point_b_ingestion_rules_need_a_count_or_a_small_child_and_a_medicine(text):
     assert decision_points.point_b(text, [], decision_points.danger_readings(text)) == []
 
 

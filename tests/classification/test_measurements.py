@@ -33,6 +33,11 @@ def readings(text):
     ("34/40 with a headache", {("gestation_weeks", 34)}),
     ("took about 20 tablets 2 hours ago", {("ingested_units", 20), ("hours_since", 2)}),
     ("swallowed a whole packet half an hour ago", {("ingested_units", 16), ("hours_since", 0.5)}),
+    ("took 30 paracetamol last night", {("ingested_units", 30)}),
+    ("24 x 500 mg paracetamol", {("ingested_units", 24)}),
+    ("about 25 tablets of 20mg", {("ingested_units", 25)}),
+    ("she takes 500mg tablets", set()),
+    ("thermometer say 38.5", {("temperature", 38.5)}),
 ])
 def test_values_are_read_in_one_unit(text, expected):
     assert readings(text) == expected
@@ -51,6 +56,8 @@ def test_ages_are_read_in_days(text, days):
 def test_numbers_without_a_meaning_are_not_read():
     assert readings("he is 6 ft tall and lives at number 12") == set()
     assert readings("fell 5 m from a ladder") == set()
+    assert readings("fell ~6 m onto concrete") == set()
+    assert readings("slipped 3 m into a ditch") == set()
     assert readings("6/52 postpartum, 3/7 of cough, BP 120/80 M") == {("systolic_bp", 120), ("diastolic_bp", 80)}
     assert readings("her lips turned blue and the dial turned 90 degrees") == set()
 

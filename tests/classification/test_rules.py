@@ -89,6 +89,15 @@ def test_an_accident_or_thoughts_without_a_plan_are_not_read_as_suicidal_intent(
     ("splashed oven cleaner in my eye, it's burning and blurry", "eye_chemical"),
     ("mixing mortar and got quicklime in his eyes, can't open them", "eye_chemical"),
     ("my eye is full of lime dust from the plastering and it stings like mad", "eye_chemical"),
+    ("stood on a snake on the heath and it bit him on the ankle, the foot is swelling fast", "snake_bite"),
+    ("snakebite on her hand, it's swollen and she feels sick", "snake_bite"),
+    ("an adder got him on the calf, it's swelling up", "snake_bite"),
+    ("my 2 year old swallowed one of those flat round batteries from the kitchen scales", "button_battery"),
+    ("she's pushed a button battery up her nose", "button_battery"),
+    ("knee dislocation in a tackle, foot pale and cool, absent DP pulse", "limb_ischaemia"),
+    ("twisted my knee, it looks totally wrong and my foot has gone cold and pale", "limb_ischaemia"),
+    ("bad back flared up, now I can't feel the toilet paper when I wipe", "cauda_equina"),
+    ("known disc prolapse, new saddle numbness since this morning", "cauda_equina"),
     ("she's on chemo, last dose a week ago, temperature 38.3", "chemo_fever"),
 ])
 def test_high_risk_situations_fire_level_1(text, rule):
@@ -103,11 +112,16 @@ def test_high_risk_situations_fire_level_1(text, rule):
     "bleach splashed in my eye, rinsed it, a bit red",  # household bleach is left to the model
     "squirted lime juice in my eye cutting a lime, it stings",  # the fruit, not the alkali
     "we live at 40 Lime Street, my son has a red sticky eye",  # a street name
+    "we saw a snake on the path and she's a bit shaken, her ankle is swollen from a sprain",  # no bite
+    "how do I get rid of old button batteries safely?",  # nothing swallowed
+    "my fingers go white and cold in the winter, no injury",  # no injury
+    "sciatica down my left leg, no numbness between my legs",  # denied
     "finished chemo eight months ago, now a cough and a temperature of 38.4",
 ])
 def test_the_high_risk_rules_need_their_second_finding(text):
     fired = set(rules.red_flags(text).fired)
-    assert not fired & {"gi_bleed", "snake_bite", "eye_chemical", "chemo_fever"}, fired
+    assert not fired & {"gi_bleed", "snake_bite", "eye_chemical", "chemo_fever", "button_battery", "limb_ischaemia",
+                        "cauda_equina"}, fired
 
 
 def test_chest_pain_needs_a_risk_factor():
@@ -120,8 +134,13 @@ def test_chest_pain_needs_a_risk_factor():
     "Just a question, no emergency. If my baby ever choked, what's the right thing to do?",
     "just in case, what are the signs of a stroke? my dad is fine",
     "I want to learn how to do CPR on a baby",
+    # said of months or years ago
+    "She tried to overdose two years ago but she's been well since",
+    "My best friend died of an overdose and the anniversary is next week",
+    "history of stroke, doing well, just wants his prescription",
+    "he had a cardiac arrest in 2019 and wants advice about exercise",
 ])
-def test_a_first_aid_question_about_a_hypothetical_does_not_fire(text):
+def test_a_first_aid_question_or_a_finding_of_the_past_does_not_fire(text):
     assert rules.red_flags(text).level is None, rules.red_flags(text).fired
 
 
@@ -188,8 +207,9 @@ def _rules_file(tmp_path, rule):
 
 
 def test_the_shipped_rules_file_loads():
-    words, phrases, came_round, hypothetical, loaded = rules.load_rules()
+    words, phrases, came_round, hypothetical, past_after, past_before, loaded = rules.load_rules()
     assert words and phrases and came_round.search("she came round") and hypothetical.search("what if he")
+    assert past_after.match(" two years ago") and past_before.search("history of ")
     assert {rule.level for rule in loaded} == {0, 1} and len({rule.name for rule in loaded}) == len(loaded)
 
 
@@ -198,10 +218,57 @@ def test_the_shipped_rules_file_loads():
     ('name = "too_mild"\nlevel = 3\nreason = "x"\npattern = \'sore\'\n', "a level in (0, 1)"),
     ('name = "typo"\nlevel = 1\nreason = "x"\npattern = \'sore\'\nnegateable = false\n', "unknown keys"),
     ('name = "far"\nlevel = 1\nreason = "x"\npattern = \'sore\'\nthen = \'leg\'\nwithin = 0\n', "within must be"),
-    ('name = "bad_then"\nlevel = 1\nreason = "x"\npattern = \'sore\'\nthen = \'(leg\'\n', "bad regular expression"),
+    ('name = "bad_then"\nlevel = 1\nreason = "x"\npattern = \'sore\'\nthen = \'(leg\'\n', "bad regular expression"),    ('name = "both"\nlevel = 1\nreason = "x"\npattern = \'sore\'\nthen = \'leg\'\nnear = \'arm\'\n', "not both"),
+    ('name = "bad_clear"\nlevel = 1\nreason = "x"\npattern = \'sore\'\ncleared_by = \'(gone\'\n', "cleared_by"),
 ])
 def test_a_bad_rule_fails_loading_with_its_name_and_the_reason(tmp_path, rule, complaint):
     with pytest.raises(rules.RulesFileError) as error:
         rules.load_rules(_rules_file(tmp_path, rule))
     name = rule.split('"')[1]
     assert repr(name) in str(error.value) and complaint in str(error.value)
+
+
+@pytest.mark.parametrize("text, quoted", [
+    ("oven cleaner splashed in his eye", "oven cleaner splashed in his eye"),
+    ("his eye is full of cement", "eye is full of cement"),
+])
+def test_a_near_finding_counts_on_either_side_and_is_quoted(text, quoted):
+    result = rules.red_flags(text)
+    assert "eye_chemical" in result.fired and quoted in result.reason
+
+
+@pytest.mark.parametrize("text", [
+    "got drain cleaner on my hands at work this morning, the skin on both of them is red and sore, and my eye",
+    "cement dust everywhere, no eye symptoms at all",
+])
+def test_a_near_finding_too_far_away_or_negated_does_not_count(text):
+    assert "eye_chemical" not in rules.red_flags(text).fired
+
+
+@pytest.mark.parametrize("text, rule", [
+    ("He had a stroke last year and now his face has dropped and his speech is slurred", "stroke"),
+    ("history of stroke, now slurred speech and a facial droop", "stroke"),
+    ("she took an overdose an hour ago", "overdose"),
+])
+def test_a_new_finding_beside_an_old_one_still_fires(text, rule):
+    assert rule in rules.red_flags(text).fired
+
+
+@pytest.mark.parametrize("text", [
+    "my son choked on a grape, I did back blows and it flew out, he's crying loudly now",
+    "choked on a crisp 10 min ago, coughed it up, breathing normal now, throat feels scratched",
+    "took 2 paracetamol for a cold, is that safe in pregnancy?",
+    "my 6 year old swallowed a lot of water at his swimming lesson",
+    "my toddler ate two holly berries, he's fine, are they poisonous?",
+])
+def test_a_cleared_choke_a_normal_dose_or_a_question_is_left_to_the_model(text):
+    assert not {"choking", "overdose"} & set(rules.red_flags(text).fired)
+
+
+@pytest.mark.parametrize("text", [
+    "he's choking, I've done back blows and nothing came up, he's going blue",
+    "my 3 year old is choking on a sweet, coughing hard, it hasn't come out",
+    "Dispatcher: Is he breathing ok? Caller: he's choking, a whistling noise, can't cough",
+])
+def test_a_choke_that_has_not_cleared_still_fires(text):
+    assert "choking" in rules.red_flags(text).fired

@@ -2,7 +2,7 @@
 negation, precedence and the fallbacks. The calls are written here, not taken from any evaluation set."""
 import pytest
 
-from triage_site.classification import rules
+from triage_site.classification import decision_points, rules
 from triage_site.guidance import selection
 
 CALLS = [  # (card, level, a call that needs it)
@@ -274,3 +274,13 @@ def test_a_measured_fever_rules_out_the_hypothermia_card():
     assert [c.id for c in selection.choose(cold, 1, strengths)] == ["hypothermia"]
     no_fever = "pulled out of the lake, shivering hard, no fever, temp 37.1 an hour ago was fine"
     assert "hypothermia" in [c.id for c in selection.choose(no_fever, 1, strengths)]
+
+
+def test_an_ingestion_read_from_numbers_or_a_button_battery_names_the_poisoning_card():
+    """The numbers' decision point names the ingestion finding as its source, so its card is chosen as exactly
+    as a finding's; the button-battery rule is one of the card's rules."""
+    for text in ("took 30 paracetamol last night, feel totally fine", "my 2 year old chewed some of nan's gliclazide"):
+        readings = decision_points.danger_readings(text)
+        sources = {support.source for support in decision_points.point_b(text, [], readings)}
+        assert "overdose_poisoning" in selection.exact_triggers(text, sources), sources
+    assert "overdose_poisoning" in selection.rule_cards({"button_battery"})

@@ -19,6 +19,7 @@ from . import DATA_DIR
 CONTEXT_RULES_PATH = DATA_DIR / "context.toml"
 # Categories that mean "this finding does not count for the patient now".
 DISCOUNTING = {"NEGATED_EXISTENCE", "RESOLVED", "HISTORICAL", "HYPOTHETICAL", "OTHER_PERSON"}
+_CLAUSE_ENDS = {",", ";", ":"}
 _lock = threading.Lock()
 _pipeline = {}
 
@@ -49,8 +50,12 @@ def pipeline():
         return _pipeline["nlp"], _pipeline["context"]
 
 
-def judge(text, spans, negative_named=None):
-    """For each (start, end) character span of `text`, the set of ConText categories that apply."""
+def judge(text, spans, negative_named=None, within_clause=False):
+    """For each (start, end) character span of `text`, the set of ConText categories that apply.
+
+    `within_clause`: a negation, history or hypothetical outside the span counts only from the span's own
+    clause (no , ; or : between): for a number in a list of findings ("no chest pain, sats 84%", "stroke last
+    year, BP 220/120 now"). A resolution still counts from the next clause ("pulse 180, settled now")."""
     nlp, context = pipeline()
     negative_named = list(negative_named or [False] * len(spans))
     doc = nlp(text)
@@ -68,12 +73,30 @@ def judge(text, spans, negative_named=None):
             start, end = modifier.modifier_span
             inside = target.start <= start and end <= target.end
             if (_applies_inside(modifier, target, start, end) if inside
-                    else modifier in target._.modifiers):
+                    else modifier in target._.modifiers and _same_sentence(doc, start, target)
+                    and not (within_clause and _clause_between(doc, modifier, target))):
                 categories.add(modifier.category)
         if negative:
             categories.discard("NEGATED_EXISTENCE")
         result.append(categories & DISCOUNTING)
     return result
+
+
+def _same_sentence(doc, token, target):
+    """Whether the trigger at `token` is in a sentence that `target` overlaps. With `max_scope` set, medspacy
+    scopes a trigger over a window of tokens that ignores sentence ends, so "there's no alcohol involved. It's
+    her citalopram, about 25 tablets" would deny the tablets; NegEx scopes a trigger within its sentence."""
+    sentence = doc[token].sent
+    return sentence.start < target.end and target.start < sentence.end
+
+
+def _clause_between(doc, modifier, target):
+    """Whether a clause ends between a trigger outside `target` and `target`; resolutions are exempt."""
+    if modifier.category == "RESOLVED":
+        return False
+    start, end = modifier.modifier_span
+    between = doc[end:target.start] if end <= target.start else doc[target.end:start]
+    return any(token.text in _CLAUSE_ENDS for token in between)
 
 
 def _applies_inside(modifier, target, start, end):

@@ -3,7 +3,8 @@
 - A, immediate life-saving intervention (level 0): a finding of point A.
 - B, high risk, new confusion or lethargy, severe pain or distress (level 1): a finding of point B, or a
   high-risk situation read from numbers (fever in a baby under 3 months, an unwell newborn, pre-eclampsia
-  blood pressure from 20 weeks, a significant ingestion however well the person says they feel).
+  blood pressure from 20 weeks, a significant ingestion however well the person says they feel, a small child
+  who swallowed someone's medicine).
 - D, danger-zone vital signs by age (level 1, or 0 for values that need an intervention now).
 - C, the resources needed (levels 2-4), is the learned model's (`head.py`); the classifier adds it.
 
@@ -20,7 +21,18 @@ DANGER_ZONE_PATH = DATA_DIR / "danger_zone.toml"
 POINT_NAMES = {"A": "life-saving intervention", "B": "high-risk situation", "D": "danger-zone vital sign",
                "C": "resources needed", "R": "red-flag rule"}
 _NEONATE_DAYS = 28
+INGESTION_FINDING = "significant_ingestion"  # an ingestion read from numbers names this finding, for its card
 _FEVER_WORDS = re.compile(r"\b(fever\w*|feverish|temperature|temp|hot|burning up|pyrexi\w*|febrile)\b", re.I)
+# A child's mouth on someone's medicine: "chewed some of nan's gliclazide", "ate my iron tablets", "got into
+# the pill organiser", "5 of her amlodipine are missing". A child's own syrup, vitamins, sweets or a laundry
+# capsule are not.
+_CHILD_INGESTION = re.compile(
+    r"\b(swallow\w*|ate|eaten|eat|eats|chew\w*|got into|got hold of|sucked|bit into|had some of|found with|"
+    r"into (?:his|her) mouth)\b[^.?!]{0,60}?\b(tablets?|pills?|capsules?|medicines?|medication|meds|blister|"
+    r"pill (?:organi[sz]er|box)|dosette|" + measurements.OVERDOSED + r")\b|"
+    r"\b(tablets?|pills?|capsules?)\b[^.?!]{0,30}\b(missing|gone)\b", re.I)
+_NOT_MEDICINE = re.compile(r"\b(calpol|vitamins?|gumm(y|ies)|sweets?|(?:his|her) own|contracepti\w*|the pill|laundry|"
+                           r"dishwasher|washing|detergent|cleaning)\b", re.I)
 _NEONATE_UNWELL = re.compile(r"\b(fever\w*|hot|temperature|floppy|limp|not feeding|won'?t feed|off (?:her|his) "
                              r"feeds?|sleepy|drowsy|lethargic|grunting|blue|pale|mottled|vomit\w* green|"
                              r"breathing|not waking|hard to wake|fits?|seizure|jerking)\b", re.I)
@@ -77,9 +89,15 @@ def point_b(text, matches, readings):
                 diastolic and diastolic.value >= DANGER_ZONE["any_age"]["preeclampsia_diastolic"]):
             supports.append(Support("B", 1, f"raised blood pressure at {weeks.value:g} weeks of pregnancy",
                                     (systolic or diastolic).text))
+    ingestion = _CHILD_INGESTION.search(text)
+    if (age is not None and age < DANGER_ZONE["any_age"]["child_ingestion_max_days"] and ingestion
+            and not _NOT_MEDICINE.search(ingestion.group(0)) and not _discounted(text, ingestion.span())):
+        supports.append(Support("B", 1, "a small child who swallowed someone's medicine", ingestion.group(0),
+                                INGESTION_FINDING))
     ingested = measurements.first(readings, "ingested_units")
     if ingested is not None and ingested.value >= DANGER_ZONE["any_age"]["significant_ingested_units"]:
-        supports.append(Support("B", 1, "a significant ingestion, however well the person seems", ingested.text))
+        supports.append(Support("B", 1, "a significant ingestion, however well the person seems", ingested.text,
+                                INGESTION_FINDING))
     return supports
 
 
@@ -108,7 +126,7 @@ def danger_readings(text):
     readings = measurements.measure(text)
     if not readings:
         return []
-    judged = context.judge(text, [(r.start, r.end) for r in readings])
+    judged = context.judge(text, [(r.start, r.end) for r in readings], within_clause=True)
     return [r for r, categories in zip(readings, judged) if not categories]
 
 

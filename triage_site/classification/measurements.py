@@ -55,6 +55,11 @@ NUM = r"(\d{1,3}(?:\.\d)?)"
 GAP = (r"[\s:=,]*(?:is|are|was|were|of|at|reads?|reading|says|said|saying|showing|shows|showed|around|about|only|just|"
        r"now|down to|up to|~|(?:keeps?|kept|is|was) (?:saying|showing|reading|flashing))?[\s:=,~]*")
 _LOW_HIGH = {"low": 2, "mid": 5, "high": 8}
+_DOSE_UNIT = r"(?:mg|mcg|ug|g|ml|milligrams?|micrograms?|grams?)\b"
+# Medicines often counted by the tablet without the word "tablets" ("took 30 paracetamol").
+OVERDOSED = (r"paracetamol|acetaminophen|tylenol|panadol|ibuprofen|nurofen|aspirin|co-?codamol|codeine|tramadol|"
+              r"diazepam|zopiclone|sertraline|citalopram|fluoxetine|amitriptyline|propranolol|ferrous sulphate|"
+              r"amlodipine|gliclazide|metoprolol|atenolol|bisoprolol|digoxin|methadone|morphine|oxycodone")
 
 PATTERNS = [
     # kind, pattern, value function (match -> float or None)
@@ -81,12 +86,13 @@ PATTERNS = [
     ("systolic_bp", rf"\b(?:systolic|sbp)(?: bp)?{GAP}{NUM}", lambda m: _in(float(m.group(1)), 30, 300)),
     ("systolic_bp", r"\b(?:bp|blood pressure)\s*(?:is|of|was)?\s*(\d{2,3})\s*systolic",
      lambda m: _in(float(m.group(1)), 30, 300)),
-    ("temperature", rf"\b(?:temp(?:erature)?|fever(?: of)?|pyrexial|febrile|t|tympanic|thermometer (?:says|said|reads|"
+    ("temperature", rf"\b(?:temp(?:erature)?|fever(?: of)?|pyrexial|febrile|t|tympanic|thermometer (?:says?|said|reads?|"
                     rf"read|shows|showed|showing|gave|gives))\s*(?:of|is|was|at|:|=|reading|"
                     rf"up to|around)?\s*{NUM}\s*(?:°|deg(?:rees)?)?\s*([cf])?\b",
-     lambda m: _temperature(m.group(1), m.group(2))),
+     lambda m: None if _named_for_the_air(m) else _temperature(m.group(1), m.group(2))),
     ("temperature", r"\b(\d{2,3}(?:\.\d)?)\s*(?:°|deg(?:rees)?)\s*([cf])?\b|\b(\d{2,3}(?:\.\d)?)\s*([cf])\b",
-     lambda m: _temperature(m.group(1), m.group(2)) if m.group(1) else _bare_temperature(m.group(3), m.group(4))),
+     lambda m: None if _the_airs(m) else _temperature(m.group(1), m.group(2)) if m.group(1)
+     else _bare_temperature(m.group(3), m.group(4))),
     ("glucose", rf"\b(?:bm|blood sugars?|sugars?|glucose|cbg|bg|glucometer|blood glucose){GAP}{NUM}\s*"
                 r"(mmol(?:/l)?|mg/?dl)?", lambda m: _glucose(m.group(1), m.group(2))),
     ("gcs", r"\b(?:gcs|glasgow coma (?:scale|score))\s*(?:of|is|was|:|=|~|approx\.?|about|around)?\s*~?(\d{1,2})\b",
@@ -101,7 +107,7 @@ PATTERNS = [
     ("age_days", r"\b(?:aged?|age)\s*(\d{1,3})\s*(days?|weeks?|wks?|months?|mos?)?",
      lambda m: _age(m.group(1), m.group(2) or "year")),
     ("age_days", r"\b(\d{1,3})\s*(?:yo|y/o|yrs?|years?)\b(?!\s*ago)", lambda m: _age(m.group(1), "year")),
-    ("age_days", r"(?<![/\d.])\b(\d{1,3})\s?(?:m|f|male|female)\b(?!\s*(?:/|mins?|g\b|mg|ml|fall|drop|high|deep|away|from|off|up|down|tall|long|wide))",
+    ("age_days", r"(?<![/\d.])\b(\d{1,3})\s?(?:m|f|male|female)\b(?!\s*(?:/|mins?|g\b|mg|ml|fall|drop|high|deep|away|from|off|up|down|tall|long|wide|onto|into|below|under|ladder|roof))",
      lambda m: _age(m.group(1), "year") if int(m.group(1)) >= 1 else None),
     # Clinical shorthand for a young child's age: "14/12 F" (months), "6/52 ex-prem infant" (weeks), "5/7 old"
     # (days). Read as an age only before a sex, "old" or a word for a baby: "8/52 persistent cough" and "6/52
@@ -119,8 +125,10 @@ PATTERNS = [
     ("age_days", r"\bin (?:his|her|their|my) (?:(early|mid|late) )?(twenties|thirties|forties|fifties|sixties|"
                  r"seventies|eighties|nineties|[2-9]0s)\b", lambda m: _decade_age(m.group(2))),
     ("age_days", r"\b(?:newborn|new born|new-born|neonate)\b", lambda m: float(NEWBORN_DAYS)),
-    ("ingested_units", r"\b(?:about|around|roughly|maybe|at least|over|up to)?\s*(\d{1,3})\s*(?:x\s*\d+\s*mg\s*)?"
-                       r"(?:of (?:his|her|my|their|the)\s+)?(?:\w+\s)?(?:tablets?|pills?|capsules?|tabs?|caps?)\b",
+    # "20 tablets", "30 x 500mg", "about 25 of her citalopram", "16 paracetamol"; "500mg tablets" is a strength.
+    ("ingested_units", r"\b(?:about|around|roughly|maybe|at least|over|up to)?\s*(?<![/\d.])(\d{1,3})(?![\d.]|\s*" + _DOSE_UNIT + r")"
+                       r"\s*(?:x\s*\d+\s*" + _DOSE_UNIT + r"\s*)?(?:of (?:his|her|my|their|the)\s+)?(?:\w+\s)?"
+                       r"(?:tablets?|pills?|capsules?|tabs?|caps?|" + OVERDOSED + r")\b",
      lambda m: _in(float(m.group(1)), 1, 500)),
     ("ingested_units", r"\b(?:a |the )?(?:whole|full|entire|half a|half the) (?:packet|pack|box|bottle|strip|blister|"
                        r"tub|jar)s?\b", lambda m: 16.0),
@@ -194,7 +202,7 @@ def measure(text):
                    if taken_kind == kind or kind in _OVERLAP_BLOCKED.get(taken_kind, ())):
                 continue
             value = value_of(match)
-            if value is None or (kind == "temperature" and ambient(text, match.start(), match.end())):
+            if value is None:
                 continue
             taken.append((match.start(), match.end(), kind))
             found.extend(_readings(kind, value, match))
@@ -223,16 +231,27 @@ _NAMED_FOR = re.compile(r"\b(?:room|ambient|outside|outdoor|air|water|sea|pool|b
                         re.I)
 
 
-def ambient(text, start, end):
-    """Whether the temperature at text[start:end] is the air's or a room's, by the words around it. A reading
-    named as a temperature or fever ("temp 38.2 today") is the patient's unless a room or the air owns it."""
+def _words_before(match):
+    """Up to 40 characters before the match, within its sentence."""
+    text, start = match.string, match.start()
     sentence_start = max(text.rfind(mark, 0, start) for mark in ".!?\n") + 1
-    before = text[max(sentence_start, start - 40):start]
-    if not re.match(r"\d", text[start:end]):
-        return bool(_NAMED_FOR.search(before))
+    return text[max(sentence_start, start - 40):start], text[sentence_start:start]
+
+
+def _named_for_the_air(match):
+    """"Room temp 31", "water temperature 12": a reading named as a temperature or fever is the patient's unless a
+    room, the air or water owns it."""
+    return bool(_NAMED_FOR.search(_words_before(match)[0]))
+
+
+def _the_airs(match):
+    """Whether a bare number of degrees ("it's 31 degrees outside", "the flat's 35 degrees") is the air's or a
+    room's, by the words around it."""
+    text, end = match.string, match.end()
+    before, sentence_before = _words_before(match)
     if _AMBIENT_AFTER.match(text[end:end + 30]) or _AMBIENT_BEFORE.search(before):
         return True
-    return bool(_IT_IS_BEFORE.search(before)) and not _BODY_WORDS.search(text[sentence_start:start]) \
+    return bool(_IT_IS_BEFORE.search(before)) and not _BODY_WORDS.search(sentence_before) \
         and not _BODY_AFTER.match(text[end:end + 40])
 
 
@@ -241,7 +260,7 @@ _OVERLAP_BLOCKED = {"blood_pressure": ("heart_rate", "systolic_bp", "pain_score"
                     "spo2": ("heart_rate", "resp_rate", "temperature"),
                     "resp_rate": ("heart_rate",), "gestation_weeks": ("age_days",),
                     "glucose": ("temperature",), "heart_rate": ("temperature",), "gcs": ("pain_score", "age_days"),
-                    "temperature": ("age_days",), "pain_score": ("age_days",)}
+                    "temperature": ("age_days",), "pain_score": ("age_days", "ingested_units")}
 
 
 def _readings(kind, value, match):

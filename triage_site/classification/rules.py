@@ -9,9 +9,12 @@ folded). A finding is ignored when it is negated within its own clause ("no ches
 "but" and "however". Loss-of-consciousness findings are also ignored when the text says the
 person has come round ("awake and talking", "came round", "fine now"), and every finding is ignored when
 earlier in its sentence the caller asks about a hypothetical ("what would I do if he ever stopped
-breathing", "just in case"): a first-aid question is not an emergency.
+breathing", "just in case"): a first-aid question is not an emergency. A finding said of months or years ago
+("an overdose last year", "history of stroke") is ignored too, and so is one that the text, after it, says has
+cleared (`cleared_by`: "choked on a grape, it flew out with back blows").
 A rule with `then` fires only when its pattern is followed, within `within` characters, by a `then` finding
-that is itself not negated: "20 weeks pregnant, no bleeding, no pain" is not a pregnancy red flag.
+that is itself not negated: "20 weeks pregnant, no bleeding, no pain" is not a pregnancy red flag. A rule
+with `near` asks the same of a `near` finding on either side ("oven cleaner in his eye", "eye full of cement").
 Patterns that already contain a negation ("not breathing", "can't breathe") are red flags
 themselves and are not subject to the negation check.
 
@@ -21,6 +24,7 @@ rule stops the import with the rule's name and the reason.
 import re
 import tomllib
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from . import DATA_DIR
 
@@ -42,6 +46,8 @@ class Rule:
     consciousness: bool = False  # suppressed when the text says the person has come round
     requires: re.Pattern | None = None  # a second finding anywhere in the text (risk factors, age)
     then: re.Pattern | None = None  # a finding that must follow the pattern within `within` characters
+    near: re.Pattern | None = None  # a finding that must be within `within` characters, before or after
+    cleared_by: re.Pattern | None = None  # after the match, says it is over ("coughed it up" for choking)
     within: int = WITHIN
 
 
@@ -62,32 +68,48 @@ def _pattern(value, where):
 def _rule(entry):
     name = entry.get("name") or "?"
     unknown = set(entry) - {"name", "level", "reason", "pattern", "requires", "negatable", "consciousness", "then",
-                            "within"}
+                            "near", "within", "cleared_by"}
     if unknown or entry.get("level") not in RED_FLAG_LEVELS or not entry.get("reason") or "pattern" not in entry:
         raise RulesFileError(f"{RULES_PATH}: rule {name!r} needs a name, a level in {RED_FLAG_LEVELS}, a reason "
                              f"and a pattern" + (f", and has unknown keys {sorted(unknown)}" if unknown else ""))
-    requires, then, within = entry.get("requires"), entry.get("then"), entry.get("within", WITHIN)
+    requires, then, near, cleared_by = (entry.get(key) for key in ("requires", "then", "near", "cleared_by"))
+    within = entry.get("within", WITHIN)
     if not isinstance(within, int) or isinstance(within, bool) or within < 1:
         raise RulesFileError(f"{RULES_PATH}: rule {name!r}: within must be a positive number of characters")
+    if then is not None and near is not None:
+        raise RulesFileError(f"{RULES_PATH}: rule {name!r}: give `then` or `near`, not both")
     return Rule(name, entry["level"], _pattern(entry["pattern"], f"rule {name!r}"), entry["reason"],
                 negatable=bool(entry.get("negatable", True)), consciousness=bool(entry.get("consciousness", False)),
                 requires=None if requires is None else _pattern(requires, f"rule {name!r}, requires"),
-                then=None if then is None else _pattern(then, f"rule {name!r}, then"), within=within)
+                then=None if then is None else _pattern(then, f"rule {name!r}, then"),
+                near=None if near is None else _pattern(near, f"rule {name!r}, near"), within=within,
+                cleared_by=None if cleared_by is None else _pattern(cleared_by, f"rule {name!r}, cleared_by"))
+
+
+class RulesFile(NamedTuple):
+    words: dict  # word folds
+    phrases: dict  # phrase folds
+    came_round: re.Pattern
+    hypothetical: re.Pattern
+    past_after: re.Pattern  # "... two years ago": the finding before it is in the past
+    past_before: re.Pattern  # "history of ...": the finding after it is
+    rules: list
 
 
 def load_rules(path=RULES_PATH):
-    """(word folds, phrase folds, came-round pattern, hypothetical pattern, rules) from the rules file."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-        folds, came_round, hypothetical, entries = data["folds"], data["came_round"], data["hypothetical"], data["rule"]
+        folds, came_round, hypothetical, past, entries = (data["folds"], data["came_round"], data["hypothetical"],
+                                                           data["past"], data["rule"])
         words, phrases = dict(folds["words"]), dict(folds["phrases"])
     except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
         raise RulesFileError(f"cannot read the red-flag rules {path}: {exc!r}") from exc
-    return (words, phrases, _pattern(came_round["pattern"], "came_round"),
-            _pattern(hypothetical["pattern"], "hypothetical"), [_rule(entry) for entry in entries])
+    return RulesFile(words, phrases, _pattern(came_round["pattern"], "came_round"),
+                     _pattern(hypothetical["pattern"], "hypothetical"), _pattern(past.get("after"), "past, after"),
+                     _pattern(past.get("before"), "past, before"), [_rule(entry) for entry in entries])
 
 
-_FOLD, _PHRASE_FOLD, _CAME_ROUND, _HYPOTHETICAL, RULES = load_rules()
+_FOLD, _PHRASE_FOLD, _CAME_ROUND, _HYPOTHETICAL, _PAST_AFTER, _PAST_BEFORE, RULES = load_rules()
 _SENTENCE_BREAK = re.compile(r"[.!?\n]")
 
 
@@ -137,20 +159,28 @@ def red_flags(text):
     result = RuleResult()
     for rule in RULES:
         for match in rule.pattern.finditer(norm):
-            if (rule.negatable and _negated(norm, match.start())) or _hypothetical(norm, match.start()):
+            if ((rule.negatable and _negated(norm, match.start())) or _hypothetical(norm, match.start())
+                    or _in_the_past(norm, match.start(), match.end())):
                 continue
-            if rule.consciousness and came_round:
+            if (rule.consciousness and came_round) or (
+                    rule.cleared_by is not None and _first_present(rule.cleared_by, norm, match.end()) is not None):
                 continue
             if rule.requires is not None and not _requirement_met(rule, norm):
                 continue
-            end = _followed_by(rule, norm, match.end()) if rule.then is not None else match.end()
-            if end is None:
+            span = _span(rule, norm, match)
+            if span is None:
                 continue
             result.fired.append(rule.name)
-            result.reasons.append(f"{rule.reason} (\u201c{norm[match.start():end].strip()}\u201d)")
+            result.reasons.append(f"{rule.reason} (\u201c{norm[span[0]:span[1]].strip()}\u201d)")
             result.level = rule.level if result.level is None else min(result.level, rule.level)
             break
     return result
+
+
+def _in_the_past(norm, start, end):
+    """True when the words right after the match put it months or years back ("an overdose last year", "a
+    stroke two years ago"), or the words right before it do ("history of", "died of"), within its clause."""
+    return _PAST_AFTER.match(norm, end) is not None or _PAST_BEFORE.search(norm, 0, start) is not None
 
 
 def _hypothetical(norm, start):
@@ -159,10 +189,28 @@ def _hypothetical(norm, start):
     return _HYPOTHETICAL.search(sentence) is not None
 
 
-def _followed_by(rule, norm, start):
-    """The end of the first `then` finding within `rule.within` characters after `start`, or None."""
-    found = _first_present(rule.then, norm, start, start + rule.within)
-    return None if found is None else found.end()
+def _span(rule, norm, match):
+    """What a fired rule quotes: the match, with its `then` or `near` finding; None when that is missing."""
+    if rule.then is not None:
+        found = _first_present(rule.then, norm, match.end(), match.end() + rule.within)
+        return None if found is None else (match.start(), found.end())
+    if rule.near is not None:
+        return _beside(rule, norm, match)
+    return match.start(), match.end()
+
+
+def _beside(rule, norm, match):
+    """The span from `match` to its nearest `near` finding, not negated, at most `rule.within` characters away
+    on either side; None when there is none."""
+    def gap(found):  # 0 when the two overlap ("snakebite" is a snake and a bite)
+        return max(found.start() - match.end(), match.start() - found.end(), 0)
+
+    close = [found for found in rule.near.finditer(norm) if gap(found) <= rule.within
+             and not _negated(norm, found.start())]
+    if not close:
+        return None
+    found = min(close, key=gap)
+    return min(match.start(), found.start()), max(match.end(), found.end())
 
 
 def _requirement_met(rule, norm):

@@ -1,4 +1,5 @@
 """Project middleware."""
+from django.conf import settings
 from django.utils.cache import add_never_cache_headers
 from django.utils.deprecation import MiddlewareMixin
 
@@ -18,3 +19,13 @@ def forbid_caching_for_signed_in_users(request, response):
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated and not response.has_header("Cache-Control"):
         add_never_cache_headers(response)
+
+
+class ContentSecurityPolicy(MiddlewareMixin):
+    """settings.TRIAGE_CONTENT_SECURITY_POLICY on every response that does not set its own."""
+
+    def process_response(self, request, response):
+        policy = settings.TRIAGE_CONTENT_SECURITY_POLICY
+        if policy and not response.has_header("Content-Security-Policy"):
+            response["Content-Security-Policy"] = policy
+        return response

@@ -14,6 +14,7 @@
   const attainmentLine = document.getElementById("attainment");
   const soundToggle = document.getElementById("sound-toggle");
   const filtersForm = document.getElementById("filters");
+  filtersForm.addEventListener("submit", (event) => event.preventDefault());  // the filters apply as they change
   const isSupervisor = document.body.dataset.supervisor === "1";
   const labelOf = (level) => URGENCY_SCALE.find((u) => u.level === level)?.label || String(level);
 

@@ -21,6 +21,13 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+def new_context(browser, *, enforce_csp=False, **options):
+    """A browser context for a test. Playwright polls `wait_for_function` by evaluating its predicate in the page,
+    which the app's Content-Security-Policy (no eval) refuses, so a test's context bypasses the policy; the one test
+    that checks the policy (test_shift.py, the axe-core audit) enforces it and waits only on selectors."""
+    return browser.new_context(bypass_csp=not enforce_csp, **options)
+
+
 @pytest.fixture(scope="module")
 def triage_server(tmp_path_factory):
     extra_env = {

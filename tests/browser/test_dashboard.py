@@ -5,6 +5,8 @@ import time
 
 import pytest
 
+from tests.browser.conftest import new_context
+
 pytestmark = pytest.mark.browser
 
 # Records what each page's websockets deliver, and lets a test cut them, without touching our scripts.
@@ -67,7 +69,7 @@ def sign_in(page, server):
 @contextlib.contextmanager
 def live_board(browser, server, height):
     """A signed-in board page whose websockets SOCKET_SPY records, once it is live; closes its context after."""
-    context = browser.new_context(viewport={"width": 1400, "height": height})
+    context = new_context(browser, viewport={"width": 1400, "height": height})
     context.add_init_script(SOCKET_SPY)
     try:
         board = context.new_page()
@@ -158,7 +160,7 @@ def test_board_reconnects_by_itself_and_catches_up(triage_server, browser, scree
 
 
 def test_anonymous_browser_sees_nothing(triage_server, browser):
-    context = browser.new_context()
+    context = new_context(browser)
     try:
         page = context.new_page()
         for path in ("/dispatch/", "/", "/requests/1/"):
@@ -184,7 +186,7 @@ ROWS_PER_ID = """() => {
 def test_a_board_opened_while_requests_are_open_shows_each_once(triage_server, browser):
     """The page is rendered with the open rows; the live board must replace them, not add a second copy,
     and a finished request must leave the open table."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = new_context(browser, viewport={"width": 1400, "height": 1000})
     try:
         intake = context.new_page()
         sign_in(intake, triage_server)

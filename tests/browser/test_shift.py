@@ -1,5 +1,6 @@
 """Running a shift on the board in real Chromium: alerts acknowledged by mouse and keyboard, escalation,
-time against target, confirming an urgency, the keyboard, and an axe-core audit of every page.
+time against target, confirming an urgency, the keyboard, and an axe-core audit of every page, each under its
+content security policy.
 
 The server runs with short targets (alerts overdue after 4 s, levels 3-4 over target after 8 s) so that
 escalation and the change of target state happen within a test."""
@@ -11,12 +12,16 @@ from pathlib import Path
 import pytest
 
 from benchmarks.launch import ROOT, embedded_server
-from tests.browser.conftest import OUTPUT
+from tests.browser.conftest import OUTPUT, new_context
 from tests.browser.test_dashboard import sign_in
 
 pytestmark = pytest.mark.browser
 
 AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
+# Records what the page's Content-Security-Policy blocked (a script, a style, a socket), on every page.
+CSP_SPY = """document.addEventListener("securitypolicyviolation", (event) => {
+  (window.__cspViolations = window.__cspViolations || []).push(`${event.violatedDirective} ${event.blockedURI}`);
+});"""
 ACK_TARGET_S = 4
 LOW_TARGET_S = 8
 
@@ -78,9 +83,10 @@ def shift_server(tmp_path_factory):
         yield server
 
 
-def board_page(browser, server, *, user=None, password=None):
-    context = browser.new_context(viewport={"width": 1400, "height": 1100})
+def board_page(browser, server, *, user=None, password=None, enforce_csp=False):
+    context = new_context(browser, enforce_csp=enforce_csp, viewport={"width": 1400, "height": 1100})
     context.add_init_script(SOUND_SPY)
+    context.add_init_script(CSP_SPY)
     page = context.new_page()
     if user:
         server = dict(server, username=user, password=password)
@@ -252,23 +258,28 @@ AXE_RUN = """async () => {
 }"""
 
 
-def test_every_page_passes_an_axe_core_audit(shift_server, browser):
+def test_every_page_passes_an_axe_core_audit_under_its_content_security_policy(shift_server, browser):
     assert AXE.exists(), f"{AXE} is missing: run npm ci --prefix tests/browser (make test-browser does)"
-    context, board = board_page(browser, shift_server)
+    context, board = board_page(browser, shift_server, enforce_csp=True)
     try:
         request_id = submit(context, shift_server, "My father collapsed and is not breathing")
         board.wait_for_selector(alert_box(request_id), timeout=20000)
-        board.wait_for_function("document.body.dataset.chartsAt !== undefined", timeout=15000)
+        board.wait_for_selector("body[data-charts-at]", state="attached", timeout=15000)
         base = shift_server["base_url"]
         pages = {"board": board}
+        policies = {}
         for name, path in (("request", f"/requests/{request_id}/"), ("intake", "/"), ("simulation", "/simulation/")):
             page = context.new_page()
-            page.goto(f"{base}{path}")
+            policies[name] = page.goto(f"{base}{path}").headers.get("content-security-policy", "")
             pages[name] = page
         pages["request"].wait_for_selector('#connection[data-state="live"]', timeout=15000)
+        # Every page ran under a policy that allows no inline script, and it blocked nothing of ours.
+        assert all("script-src 'self';" in policy for policy in policies.values()), policies
+        blocked = {name: page.evaluate("window.__cspViolations || []") for name, page in pages.items()}
+        assert not any(blocked.values()), blocked
         found = {}
         for name, page in pages.items():
-            page.add_script_tag(path=str(AXE))
+            page.evaluate(AXE.read_text())  # through the debugger, as a tool: the pages' policy does not apply
             audit = page.evaluate(AXE_RUN)
             assert "color-contrast" in audit["passes"], (name, audit["passes"])  # the audit really checked the page
             found[name] = [v for v in audit["violations"] if v["impact"] in ("serious", "critical")]

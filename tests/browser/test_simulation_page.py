@@ -9,6 +9,7 @@ import re
 import pytest
 
 from benchmarks.launch import ROOT, embedded_server
+from tests.browser.conftest import new_context
 
 pytestmark = pytest.mark.browser
 
@@ -41,7 +42,7 @@ def simulation_server(tmp_path_factory):
 
 def _signed_in_page(server, browser, errors, outside, next_path="/simulation/"):
     base = server["base_url"]
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = new_context(browser, viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(60_000)
     page.on("pageerror", lambda exc: errors.append(str(exc)))

@@ -258,17 +258,26 @@ def test_a_new_finding_beside_an_old_one_still_fires(text, rule):
     "my son choked on a grape, I did back blows and it flew out, he's crying loudly now",
     "choked on a crisp 10 min ago, coughed it up, breathing normal now, throat feels scratched",
     "took 2 paracetamol for a cold, is that safe in pregnancy?",
+    "he's not wheezy, not breathing fast, no fever, just a bunged-up nose",
+    "I can't breathe through my nose at all with this cold, mouth breathing is fine",
+    "touched the hair straighteners, cooled under water for 20 minutes, small blisters",
+    "I watched a programme about drowning, how do rescue breaths work?",
+    "had a hypo 2.9, had lucozade and biscuits, now 6.8, feel fine",
+    "T1DM, hypo BM 3.0 treated with glucose, now BM 7.1, GCS 15",
     "my 6 year old swallowed a lot of water at his swimming lesson",
     "my toddler ate two holly berries, he's fine, are they poisonous?",
 ])
 def test_a_cleared_choke_a_normal_dose_or_a_question_is_left_to_the_model(text):
-    assert not {"choking", "overdose"} & set(rules.red_flags(text).fired)
+    assert rules.red_flags(text).level is None, rules.red_flags(text).fired
 
 
 @pytest.mark.parametrize("text", [
     "he's choking, I've done back blows and nothing came up, he's going blue",
     "my 3 year old is choking on a sweet, coughing hard, it hasn't come out",
     "Dispatcher: Is he breathing ok? Caller: he's choking, a whistling noise, can't cough",
+    "she is not breathing properly, just odd gasps",
+    "he was under water for about a minute before we got him out",
+    "he's having a hypo, sugar 1.9, now 2.1 after juice and still confused",
 ])
-def test_a_choke_that_has_not_cleared_still_fires(text):
-    assert "choking" in rules.red_flags(text).fired
+def test_a_choke_a_breath_or_a_hypo_that_has_not_cleared_still_fires(text):
+    assert rules.red_flags(text).level is not None

@@ -159,13 +159,7 @@ def red_flags(text):
     result = RuleResult()
     for rule in RULES:
         for match in rule.pattern.finditer(norm):
-            if ((rule.negatable and _negated(norm, match.start())) or _hypothetical(norm, match.start())
-                    or _in_the_past(norm, match.start(), match.end())):
-                continue
-            if (rule.consciousness and came_round) or (
-                    rule.cleared_by is not None and _first_present(rule.cleared_by, norm, match.end()) is not None):
-                continue
-            if rule.requires is not None and not _requirement_met(rule, norm):
+            if _discounted(rule, norm, match, came_round):
                 continue
             span = _span(rule, norm, match)
             if span is None:
@@ -175,6 +169,16 @@ def red_flags(text):
             result.level = rule.level if result.level is None else min(result.level, rule.level)
             break
     return result
+
+
+def _discounted(rule, norm, match, came_round):
+    """Whether this match does not count: negated, hypothetical, in the past, over (come round, cleared), or
+    without the second finding its rule requires."""
+    start, end = match.span()
+    return ((rule.negatable and _negated(norm, start)) or _hypothetical(norm, start) or _in_the_past(norm, start, end)
+            or (rule.consciousness and came_round)
+            or (rule.cleared_by is not None and _first_present(rule.cleared_by, norm, end) is not None)
+            or (rule.requires is not None and not _requirement_met(rule, norm)))
 
 
 def _in_the_past(norm, start, end):

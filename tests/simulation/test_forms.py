@@ -24,6 +24,7 @@ def test_good_parameters_are_accepted():
 @pytest.mark.parametrize("field, value, message", [
     ("user_request_gap", "0", "Request gap must be greater than 0 seconds"),
     ("user_request_gap", "-2", "Request gap must be greater than 0 seconds"),
+    ("user_request_gap", "1e308", "at most 3,600 seconds"),
     ("user_request_gap", "nan", "Enter a number."),
     ("max_concurrent_user_requests", "0", "Burst size must be a whole number from 1 to"),
     ("gap_num", "0", "Arrival instants must be a whole number from 1 to"),

@@ -121,6 +121,17 @@ def test_failed_run_shows_why(dispatcher_client, monkeypatch, worker_ran):
     assert dispatcher_client.get(reverse("simulation:results_csv", args=[run.pk])).status_code == 404
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_result_the_database_refuses_fails_the_run_instead_of_leaving_it_running(dispatcher_client, monkeypatch,
+                                                                                    worker_ran):
+    from triage_site.simulation import comparison
+
+    monkeypatch.setattr(comparison, "execute", lambda *args, **kwargs: {"mean": float("inf")})
+    dispatcher_client.post(reverse("simulation:index"), SMALL_RUN)
+    run = worker_ran(SimulationRun.objects.get())
+    assert run.status == "failed" and run.error, run.status
+
+
 @pytest.mark.django_db
 def test_pending_run_page_polls_its_status(dispatcher_client, dispatcher):
     run = SimulationRun.objects.create(params={"setting": "A100_4B"}, policies=["fcfs"], seeds=[0],

@@ -27,7 +27,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from triage_site.classification import classifier, encoder, rules
+from triage_site.classification import classifier, encoder, reading, rules
 from triage_site.guidance import selection
 
 from . import selectors, services
@@ -95,10 +95,10 @@ def classify_and_record(request_ids, *, leader_id, last_attempt=False):
     rows = selectors.awaiting_classification(request_ids)
     if not rows:
         return "skipped"
-    texts = [text for _, text, _ in rows]
+    texts = [reading.readable(text) for _, text, _ in rows]  # as seen: no invisible or look-alike letters
     # Requests that did not come through intake (the admin, scripts) have no stored findings yet.
     findings = [rules.RuleResult.from_dict(stored) if stored else rules.red_flags(text)
-                for _, text, stored in rows]
+                for text, (_, _, stored) in zip(texts, rows)]
     with encoder.reusing_embeddings():
         results = _classify(texts, findings, last_attempt)
         cards = selection.select_for_classifications(texts, results)

@@ -22,6 +22,7 @@ from .selectors import EmptyWindow, recorded_trace
 MAX_SEEDS = 20
 MAX_GAP_NUM = 2000
 MAX_BURST = 200
+MAX_GAP_S = 3600  # an hour between arrival instants; more only makes every wait infinite in the results
 MAX_WINDOW = timedelta(days=31)
 MAX_SIMULATED_REQUESTS = 200_000
 SEEDS_RE = re.compile(r"^\s*-?\d+\s*(-\s*-?\d+\s*)?$|^\s*-?\d+\s*(,\s*-?\d+\s*)*$")
@@ -126,7 +127,8 @@ class SyntheticRunForm(HardwareForm):
 
     RANGES = {
         **HardwareForm.RANGES,
-        "user_request_gap": (0, False, None, "Request gap must be greater than 0 seconds."),
+        "user_request_gap": (0, False, MAX_GAP_S,
+                             f"Request gap must be greater than 0 seconds and at most {MAX_GAP_S:,} seconds."),
         "max_concurrent_user_requests": (1, True, MAX_BURST, f"Burst size must be a whole number from 1 to {MAX_BURST}."),
         "gap_num": (1, True, MAX_GAP_NUM, f"Arrival instants must be a whole number from 1 to {MAX_GAP_NUM}."),
         "priority_error_rate": (0, True, 1, "Urgency error rate must be between 0 and 1."),

@@ -40,14 +40,15 @@ def run_simulation_run(run_id):
         result = comparison.execute(run.params, run.policies, run.seeds,
                                 trace=run.trace if run.source == SimulationRun.Source.RECORDED else None,
                                 progress=progress)
+        # inside the try: a result the database refuses (an infinite mean) fails the run instead of leaving it
+        # "running" for ever
+        SimulationRun.objects.filter(pk=run_id).update(status=Status.DONE, progress=1.0, result=result,
+                                                       finished_at=timezone.now())
     except Exception as exc:  # noqa: BLE001 - any failure is shown on the run's page
         logger.exception("simulation run %s failed", run_id)
         message = str(exc) or exc.__class__.__name__
         SimulationRun.objects.filter(pk=run_id).update(
             status=Status.FAILED, error=f"{exc.__class__.__name__}: {message}", finished_at=timezone.now())
-        return
-    SimulationRun.objects.filter(pk=run_id).update(status=Status.DONE, progress=1.0, result=result,
-                                                   finished_at=timezone.now())
 
 
 def enqueue(run):

@@ -44,6 +44,7 @@ def test_point_d_ignores_normal_and_historical_values():
     ("33 weeks pregnant, BP 150/100", "raised blood pressure at 33 weeks"),
     ("took 24 tablets an hour ago but says she feels fine", "a significant ingestion"),
     ("took about 30 paracetamol last night, feel totally fine", "a significant ingestion"),
+    ("took about 30 paracetamol last night around 11, feel totally fine now", "a significant ingestion"),
     ("My 2 year old got into her nan's handbag and chewed some gliclazide, 3 tablets missing",
      "a small child who swallowed someone's medicine"),
     ("my 19 month old ate a few of grandad's heart pills, playing normally", "a small child who swallowed"),

@@ -98,6 +98,7 @@ def test_an_accident_or_thoughts_without_a_plan_are_not_read_as_suicidal_intent(
     ("twisted my knee, it looks totally wrong and my foot has gone cold and pale", "limb_ischaemia"),
     ("bad back flared up, now I can't feel the toilet paper when I wipe", "cauda_equina"),
     ("known disc prolapse, new saddle numbness since this morning", "cauda_equina"),
+    ("positive test last week, now bad pain on one side and bleeding a bit", "pregnancy"),
     ("she's on chemo, last dose a week ago, temperature 38.3", "chemo_fever"),
 ])
 def test_high_risk_situations_fire_level_1(text, rule):

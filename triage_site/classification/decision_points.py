@@ -21,6 +21,8 @@ DANGER_ZONE_PATH = DATA_DIR / "danger_zone.toml"
 POINT_NAMES = {"A": "life-saving intervention", "B": "high-risk situation", "D": "danger-zone vital sign",
                "C": "resources needed", "R": "red-flag rule"}
 _NEONATE_DAYS = 28
+# "Took 30 paracetamol last night, feel totally fine now": feeling fine does not undo an ingestion.
+_NOT_UNDONE = {"ingested_units": {"RESOLVED"}}
 INGESTION_FINDING = "significant_ingestion"  # an ingestion read from numbers names this finding, for its card
 _FEVER_WORDS = re.compile(r"\b(fever\w*|feverish|temperature|temp|hot|burning up|pyrexi\w*|febrile)\b", re.I)
 # A child's mouth on someone's medicine: "chewed some of nan's gliclazide", "ate my iron tablets", "got into
@@ -127,7 +129,7 @@ def danger_readings(text):
     if not readings:
         return []
     judged = context.judge(text, [(r.start, r.end) for r in readings], within_clause=True)
-    return [r for r, categories in zip(readings, judged) if not categories]
+    return [r for r, categories in zip(readings, judged) if not categories - _NOT_UNDONE.get(r.kind, set())]
 
 
 def supports_for(text, matches, readings=None):

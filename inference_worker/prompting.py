@@ -1,4 +1,5 @@
 """How a caller's free text becomes the model's prompt."""
+import unicodedata
 
 SYSTEM_PROMPT = (
     "You support an emergency medical dispatcher. Read the caller's report and give short, "
@@ -23,8 +24,15 @@ def system_text(cards=()):
     return "\n\n".join(parts)
 
 
+def visible(text):
+    """The text without invisible format characters (zero-width spaces, Unicode tag characters): what the
+    dispatcher sees is all the model reads, so nothing hidden in a report can instruct it."""
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+
+
 def build_prompt_ids(tokenizer, text, location="", cards=()):
     """The prompt's token ids: system text (with the protocol cards shown), then the caller's report."""
+    text, location = visible(text), visible(location)
     report = text if not location else f"{text}\nLocation: {location}"
     system = system_text(cards)
     if getattr(tokenizer, "chat_template", None):

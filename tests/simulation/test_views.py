@@ -156,3 +156,29 @@ def test_permissions(client, django_user_model, name, args):
     assert client.get(url).status_code == 403
     assert client.post(url, SMALL_RUN).status_code in (403, 405)
     assert not SimulationRun.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_run_waits_while_another_runs_so_simulations_never_hold_both_celery_processes(dispatcher):
+    """On the full stack simulations share the Celery workers with the classification of new calls."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from triage_site.simulation import tasks
+
+    def new_run(**fields):
+        return SimulationRun.objects.create(params={"setting": "A100_4B"}, policies=["fcfs"], seeds=[0],
+                                            created_by=dispatcher, **fields)
+
+    running = new_run(status="running", started_at=timezone.now())
+    waiting = new_run()
+    assert tasks.claim(waiting.pk) == "busy"
+    waiting.refresh_from_db()
+    assert waiting.status == "pending"
+    assert tasks.claim(waiting.pk, alone=False) == "claimed"  # eager: nothing to keep free
+    SimulationRun.objects.filter(pk=waiting.pk).update(status="done")
+    SimulationRun.objects.filter(pk=running.pk).update(started_at=timezone.now() - timedelta(hours=1))
+    assert tasks.claim(new_run().pk) == "claimed"  # a run a dead worker left does not block the rest for ever
+    SimulationRun.objects.filter(pk=running.pk).update(status="done")
+    assert tasks.claim(running.pk) == "finished"

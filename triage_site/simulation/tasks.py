@@ -4,11 +4,17 @@
 and idempotent: a run already done or failed is skipped; a run left `running` by a dead worker is run again
 from the start (simulations are deterministic, so the result is the same). Progress goes to the database at
 most every PROGRESS_INTERVAL_S seconds; any exception marks the run failed with its message.
+
+Simulations share the Celery workers with the classification of new calls, and a large one takes minutes: on
+the full stack a run starts only when no other is running (`claim`), and otherwise waits in the broker (a retry
+every BUSY_RETRY_S seconds holds no worker process), so runs never hold more than one of the worker's processes.
 """
 import logging
 import time
+from datetime import timedelta
 
 from celery import shared_task
+from django.db.models import Exists
 from django.utils import timezone
 
 from . import comparison
@@ -16,14 +22,33 @@ from .models import SimulationRun
 
 logger = logging.getLogger(__name__)
 PROGRESS_INTERVAL_S = 0.5
+BUSY_RETRY_S = 5
+# A run still "running" after this long is taken for one a dead worker left (the largest run takes ~3 minutes).
+RUNNING_AT_MOST_S = 15 * 60
 Status = SimulationRun.Status
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
-def run_simulation_run(run_id):
-    claimed = SimulationRun.objects.filter(pk=run_id, status__in=(Status.PENDING, Status.RUNNING)).update(
-        status=Status.RUNNING, started_at=timezone.now(), progress=0.0, error="")
-    if not claimed:
+def claim(run_id, *, alone=True):
+    """Mark the run running: "claimed"; "finished" when it is done, failed or gone; with `alone`, "busy" while
+    another run is running (started within RUNNING_AT_MOST_S)."""
+    runs = SimulationRun.objects.filter(pk=run_id, status__in=(Status.PENDING, Status.RUNNING))
+    if alone:
+        since = timezone.now() - timedelta(seconds=RUNNING_AT_MOST_S)
+        others = SimulationRun.objects.filter(status=Status.RUNNING, started_at__gte=since).exclude(pk=run_id)
+        runs = runs.filter(~Exists(others))
+    if runs.update(status=Status.RUNNING, started_at=timezone.now(), progress=0.0, error=""):
+        return "claimed"
+    open_run = SimulationRun.objects.filter(pk=run_id, status__in=(Status.PENDING, Status.RUNNING)).exists()
+    return "busy" if open_run else "finished"
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
+def run_simulation_run(self, run_id):
+    # Eager (embedded mode) there is no worker process to keep free, and a retry would recurse: run now.
+    outcome = claim(run_id, alone=not self.request.is_eager)
+    if outcome == "busy":
+        raise self.retry(countdown=BUSY_RETRY_S)
+    if outcome == "finished":
         logger.info("simulation run %s is finished or gone; not running it again", run_id)
         return
     run = SimulationRun.objects.get(pk=run_id)

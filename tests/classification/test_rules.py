@@ -140,8 +140,20 @@ def test_chest_pain_needs_a_risk_factor():
     "My best friend died of an overdose and the anniversary is next week",
     "history of stroke, doing well, just wants his prescription",
     "he had a cardiac arrest in 2019 and wants advice about exercise",
+    # cleared, a normal dose, or not what the word says (left to the model)
+    "my son choked on a grape, I did back blows and it flew out, he's crying loudly now",
+    "choked on a crisp 10 min ago, coughed it up, breathing normal now, throat feels scratched",
+    "took 2 paracetamol for a cold, is that safe in pregnancy?",
+    "he's not wheezy, not breathing fast, no fever, just a bunged-up nose",
+    "I can't breathe through my nose at all with this cold, mouth breathing is fine",
+    "touched the hair straighteners, cooled under water for 20 minutes, small blisters",
+    "I watched a programme about drowning, how do rescue breaths work?",
+    "had a hypo 2.9, had lucozade and biscuits, now 6.8, feel fine",
+    "T1DM, hypo BM 3.0 treated with glucose, now BM 7.1, GCS 15",
+    "my 6 year old swallowed a lot of water at his swimming lesson",
+    "my toddler ate two holly berries, he's fine, are they poisonous?",
 ])
-def test_a_first_aid_question_or_a_finding_of_the_past_does_not_fire(text):
+def test_a_first_aid_question_or_a_finding_that_is_past_cleared_or_harmless_does_not_fire(text):
     assert rules.red_flags(text).level is None, rules.red_flags(text).fired
 
 
@@ -254,22 +266,6 @@ def test_a_near_finding_too_far_away_or_negated_does_not_count(text):
 def test_a_new_finding_beside_an_old_one_still_fires(text, rule):
     assert rule in rules.red_flags(text).fired
 
-
-@pytest.mark.parametrize("text", [
-    "my son choked on a grape, I did back blows and it flew out, he's crying loudly now",
-    "choked on a crisp 10 min ago, coughed it up, breathing normal now, throat feels scratched",
-    "took 2 paracetamol for a cold, is that safe in pregnancy?",
-    "he's not wheezy, not breathing fast, no fever, just a bunged-up nose",
-    "I can't breathe through my nose at all with this cold, mouth breathing is fine",
-    "touched the hair straighteners, cooled under water for 20 minutes, small blisters",
-    "I watched a programme about drowning, how do rescue breaths work?",
-    "had a hypo 2.9, had lucozade and biscuits, now 6.8, feel fine",
-    "T1DM, hypo BM 3.0 treated with glucose, now BM 7.1, GCS 15",
-    "my 6 year old swallowed a lot of water at his swimming lesson",
-    "my toddler ate two holly berries, he's fine, are they poisonous?",
-])
-def test_a_cleared_choke_a_normal_dose_or_a_question_is_left_to_the_model(text):
-    assert rules.red_flags(text).level is None, rules.red_flags(text).fired
 
 
 @pytest.mark.parametrize("text", [

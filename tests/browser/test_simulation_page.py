@@ -66,7 +66,7 @@ def test_replay_page_draws_its_charts(simulation_server, browser):
         synthetic = page.locator("#synthetic form")
         synthetic.locator("#id_user_request_gap").fill("0")
         synthetic.locator("button[type=submit]").click()
-        page.wait_for_selector("text=Request gap must be greater than 0 seconds.")
+        page.wait_for_selector("text=Request gap must be greater than 0 seconds")
         SCREENSHOT.parent.mkdir(exist_ok=True)
         page.screenshot(path=str(SCREENSHOT.with_name("simulation-form.png")), full_page=True)
 

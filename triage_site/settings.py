@@ -41,6 +41,20 @@ def env_int(name, default, minimum=1):
     return number
 
 
+def env_positive_float(name, default):
+    """A number of seconds (or the like) above 0 and finite; unset gives `default`."""
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = None
+    if number is None or not 0 < number < float("inf"):
+        raise ImproperlyConfigured(f"{name} must be a positive number of seconds, got {value!r}")
+    return number
+
+
 def env_list(name, default):
     value = os.environ.get(name)
     if value is None:
@@ -284,13 +298,7 @@ LOGIN_URL = "login"
 # An open board or request socket reads its user's rights and session afresh this often (and on every message
 # it receives) and closes once they are gone: up to three small queries per socket per interval. A sign-out
 # closes the session's sockets at once.
-try:
-    TRIAGE_SOCKET_RECHECK_S = float(os.environ.get("TRIAGE_SOCKET_RECHECK_S", "3"))
-except ValueError:
-    TRIAGE_SOCKET_RECHECK_S = None
-if TRIAGE_SOCKET_RECHECK_S is None or not 0 < TRIAGE_SOCKET_RECHECK_S < float("inf"):
-    raise ImproperlyConfigured(f"TRIAGE_SOCKET_RECHECK_S must be a positive number of seconds, "
-                               f"got {os.environ.get('TRIAGE_SOCKET_RECHECK_S')!r}")
+TRIAGE_SOCKET_RECHECK_S = env_positive_float("TRIAGE_SOCKET_RECHECK_S", 3.0)
 LOGIN_REDIRECT_URL = "dispatch:board"
 LOGOUT_REDIRECT_URL = "login"
 

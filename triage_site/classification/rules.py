@@ -111,6 +111,9 @@ def load_rules(path=RULES_PATH):
 
 _FOLD, _PHRASE_FOLD, _CAME_ROUND, _HYPOTHETICAL, _PAST_AFTER, _PAST_BEFORE, RULES = load_rules()
 _SENTENCE_BREAK = re.compile(r"[.!?\n]")
+# How far before a match `[past] before` is looked for: its cue ("died after", 10 characters) and the 20 it may
+# stand from the match, with room to spare (a search from the text's start read the whole text for each match).
+PAST_REACH = 40
 
 
 @dataclass
@@ -184,7 +187,8 @@ def _discounted(rule, norm, match, came_round):
 def _in_the_past(norm, start, end):
     """True when the words right after the match put it months or years back ("an overdose last year", "a
     stroke two years ago"), or the words right before it do ("history of", "died of"), within its clause."""
-    return _PAST_AFTER.match(norm, end) is not None or _PAST_BEFORE.search(norm, 0, start) is not None
+    return _PAST_AFTER.match(norm, end) is not None or _PAST_BEFORE.search(norm, max(0, start - PAST_REACH),
+                                                                            start) is not None
 
 
 def _hypothetical(norm, start):

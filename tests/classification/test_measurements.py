@@ -48,9 +48,16 @@ def test_values_are_read_in_one_unit(text, expected):
     ("67F", 24471.8), ("72 yo man", 26298.0), ("she is in her 80s", 31046.2), ("newborn", 3),
     ("14/12 F", 425.6), ("6/52 infant", 42), ("5/7 old", 5),
     ("just turned two", 730.5), ("her first birthday", 365.2), ("he'll be one next month", 334.9),
+    ("one of my little ones, 19 months, was found", 577.6), ("my baby 7 month, very hot", 212.8),
+    ("my son is 5 months", 152), ("baby 8mo choked", 243.2),
 ])
 def test_ages_are_read_in_days(text, days):
     assert ("age_days", days) in readings(text)
+
+
+def test_a_bare_duration_after_a_child_is_not_an_age_when_it_says_ago_or_pregnant():
+    assert not {kind for kind, _ in readings("my son 4 weeks ago had a cold")} & {"age_days"}
+    assert not {kind for kind, _ in readings("my girl 6 months pregnant")} & {"age_days"}
 
 
 def test_numbers_without_a_meaning_are_not_read():

@@ -100,6 +100,32 @@ def test_an_accident_or_thoughts_without_a_plan_are_not_read_as_suicidal_intent(
     ("known disc prolapse, new saddle numbness since this morning", "cauda_equina"),
     ("positive test last week, now bad pain on one side and bleeding a bit", "pregnancy"),
     ("she's on chemo, last dose a week ago, temperature 38.3", "chemo_fever"),
+    ("about 6 weeks gone, sharp pain low on the right and now my shoulder tip hurts", "pregnancy"),
+    ("period is two weeks late, one-sided pain and I blacked out on the stairs", "pregnancy"),
+    ("she's 34/40 and has just had a fit on the sofa", "pregnancy"),
+    ("I'm 36 weeks, the baby has not moved at all since yesterday", "pregnancy"),
+    ("my 9 month old has been sick three times, it's dark green", "bilious_vomiting"),
+    ("our toddler hasn't had a wet nappy since last night and is really floppy", "dry_and_drowsy"),
+    ("the barbecue flared up in his face, his eyebrows are singed off and his voice is going hoarse",
+     "airway_burn"),
+    ("we got out of the house fire, she's coughing up black stuff", "airway_burn"),
+    ("all of a sudden I can't see out of my right eye, like a curtain came down", "sudden_vision"),
+    ("was hammering a chisel and a bit of metal flew into my eye, now it's blurry", "eye_penetrating"),
+    ("after the firework hit his eye the pupil is an odd shape", "eye_penetrating"),
+    ("my 3 year old drank some drain cleaner from under the sink", "overdose"),
+    ("he's 2, chewed a refill of my e-cig liquid and has been sick", "overdose"),
+    ("we ate wild mushrooms from the woods last night, now both vomiting", "overdose"),
+    ("she's on enoxaparin injections and fell and hit her head", "head_anticoag"),
+    ("I've been saving up my tablets in a shoebox for when I decide to go", "suicidal"),
+    ("baby is only two months and feels hot, 38.2", "infant_fever"),
+    ("had the baby 5 days ago and I'm soaking through a pad every hour", "heavy_vaginal_bleeding"),
+    ("type 1, sugar 29 and he's getting drowsy and breathing deep", "ketoacidosis"),
+    ("fell off his bike, banged his head, and he's been sick three times", "head_injury_signs"),
+    ("nan hit her head on the door, now she keeps asking the same thing", "head_injury_signs"),
+    ("grandad didn't recognise me this morning and he's got a temperature", "confusion"),
+    ("a squeezing feeling in the middle of my chest for half an hour, I'm 61", "chest_pain_risk"),
+    ("his face has dropped on the left and he can't lift his cup", "stroke"),
+    ("the care home gave her methotrexate every day this week instead of weekly", "overdose"),
 ])
 def test_high_risk_situations_fire_level_1(text, rule):
     found = rules.red_flags(text)
@@ -118,11 +144,25 @@ def test_high_risk_situations_fire_level_1(text, rule):
     "my fingers go white and cold in the winter, no injury",  # no injury
     "sciatica down my left leg, no numbness between my legs",  # denied
     "finished chemo eight months ago, now a cough and a temperature of 38.4",
+    "I'm 50 and was sick twice, a bit green, probably the curry",  # bile in an adult is left to the model
+    "she's had diarrhoea, no wee since this morning, but she's lively and playing",  # not drowsy
+    "my voice is hoarse from shouting at the match",  # no fire
+    "I lost the sight in my left eye for a minute this morning, then it came back",  # cleared: for the model
+    "I've had a cough for six weeks and a temperature on and off",  # not a baby's age
+    "I'm 30 weeks, no bleeding, no pain, baby moving, just heartburn",
+    "we picked blackberries in the woods, what's the best jam recipe?",
+    "3 wk old has a bit of nappy rash, otherwise feeding fine, temp 37.0",  # a normal temperature
+    "I'm 7 weeks pregnant and feel boiling hot on this train",  # the age of a pregnancy, not a baby's
+    "type 2, my sugar has been 24 all week, I'm alert and drinking lots",  # high but awake
+    "bumped my head on a cupboard, no sickness, remember everything",
+    "I'm 62 and had a tight pain in my chest on Sunday walking uphill, it went when I rested",  # passed
 ])
 def test_the_high_risk_rules_need_their_second_finding(text):
     fired = set(rules.red_flags(text).fired)
     assert not fired & {"gi_bleed", "snake_bite", "eye_chemical", "chemo_fever", "button_battery", "limb_ischaemia",
-                        "cauda_equina"}, fired
+                        "cauda_equina", "bilious_vomiting", "dry_and_drowsy", "airway_burn", "sudden_vision",
+                        "eye_penetrating", "infant_fever", "pregnancy", "overdose", "heavy_vaginal_bleeding",
+                        "ketoacidosis", "head_injury_signs", "chest_pain_risk"}, fired
 
 
 def test_chest_pain_needs_a_risk_factor():

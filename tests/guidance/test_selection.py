@@ -284,3 +284,13 @@ def test_an_ingestion_read_from_numbers_or_a_button_battery_names_the_poisoning_
         sources = {support.source for support in decision_points.point_b(text, [], readings)}
         assert "overdose_poisoning" in selection.exact_triggers(text, sources), sources
     assert "overdose_poisoning" in selection.rule_cards({"button_battery"})
+
+
+def test_the_ketoacidosis_and_airway_burn_rules_name_their_cards_and_sudden_sight_loss_the_stroke_card():
+    """High sugar with drowsiness is the diabetic card's other half; singed facial hair after a flash, the burns
+    card's; a sudden loss of sight, like the stroke rule, triggers the stroke card but the head may drop it."""
+    assert selection.rule_cards({"ketoacidosis"}) == {"diabetic_emergency"}
+    assert selection.rule_cards({"airway_burn"}) == {"burns"}
+    assert selection.rule_cards({"sudden_vision"}) == set()
+    assert selection.exact_triggers("a curtain came down over my left eye", {"sudden_vision"})["stroke"] == \
+        selection.EXACT

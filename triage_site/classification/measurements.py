@@ -125,6 +125,11 @@ PATTERNS = [
     ("age_days", r"\bin (?:his|her|their|my) (?:(early|mid|late) )?(twenties|thirties|forties|fifties|sixties|"
                  r"seventies|eighties|nineties|[2-9]0s)\b", lambda m: _decade_age(m.group(2))),
     ("age_days", r"\b(?:newborn|new born|new-born|neonate)\b", lambda m: float(NEWBORN_DAYS)),
+    # A child's age said bare after the child: "my baby 7 month", "toddler, 20 months,", "my son is 5 months";
+    # not "pregnant", "ago" or an age already said with "old".
+    ("age_days", r"\b(?:son|daughter|baby|boy|girl|toddler|child|kid|grandson|granddaughter|little ones?|nephew|"
+                 r"niece|infant)(?:\s+(?:is|who is|aged))?,?\s+(\d{1,2})\s*(days?|weeks?|wks?|months?|mths?|mos?)\b"
+                 r"(?!\s*(?:-?\s*old|ago|pregnant))", lambda m: _age(m.group(1), m.group(2))),
     # "20 tablets", "30 x 500mg", "about 25 of her citalopram", "16 paracetamol"; "500mg tablets" is a strength.
     ("ingested_units", r"\b(?:about|around|roughly|maybe|at least|over|up to)?\s*(?<![/\d.])(\d{1,3})(?![\d.]|\s*" + _DOSE_UNIT + r")"
                        r"\s*(?:x\s*\d+\s*" + _DOSE_UNIT + r"\s*)?(?:of (?:his|her|my|their|the)\s+)?(?:\w+\s)?"

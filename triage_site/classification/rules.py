@@ -199,9 +199,9 @@ def _hypothetical(norm, start):
 
 def _span(rule, norm, match):
     """What a fired rule quotes: the match, with its `then` or `near` finding; None when that is missing."""
-    if rule.then is not None:
-        found = _first_present(rule.then, norm, match.end(), match.end() + rule.within)
-        return None if found is None else (match.start(), found.end())
+    if rule.then is not None:  # searched to the text's end, so that its lookaheads see past the window
+        found = _first_present(rule.then, norm, match.end())
+        return None if found is None or found.start() > match.end() + rule.within else (match.start(), found.end())
     if rule.near is not None:
         return _beside(rule, norm, match)
     return match.start(), match.end()

@@ -225,9 +225,9 @@ def _requirement_met(rule, norm):
     return _first_present(rule.requires, norm) is not None
 
 
-def _first_present(pattern, norm, start=0, end=None):
-    """The first match of `pattern` in norm[start:end] that is not negated in its own clause, or None."""
-    for match in pattern.finditer(norm, start, len(norm) if end is None else end):
+def _first_present(pattern, norm, start=0):
+    """The first match of `pattern` in norm[start:] that is not negated in its own clause, or None."""
+    for match in pattern.finditer(norm, start):
         if not _negated(norm, match.start()):
             return match
     return None

@@ -31,15 +31,15 @@ Status = SimulationRun.Status
 def claim(run_id, *, alone=True):
     """Mark the run running: "claimed"; "finished" when it is done, failed or gone; with `alone`, "busy" while
     another run is running (started within RUNNING_AT_MOST_S)."""
-    runs = SimulationRun.objects.filter(pk=run_id, status__in=(Status.PENDING, Status.RUNNING))
+    open_run = SimulationRun.objects.filter(pk=run_id, status__in=(Status.PENDING, Status.RUNNING))
+    runs = open_run
     if alone:
         since = timezone.now() - timedelta(seconds=RUNNING_AT_MOST_S)
         others = SimulationRun.objects.filter(status=Status.RUNNING, started_at__gte=since).exclude(pk=run_id)
-        runs = runs.filter(~Exists(others))
+        runs = open_run.filter(~Exists(others))
     if runs.update(status=Status.RUNNING, started_at=timezone.now(), progress=0.0, error=""):
         return "claimed"
-    open_run = SimulationRun.objects.filter(pk=run_id, status__in=(Status.PENDING, Status.RUNNING)).exists()
-    return "busy" if open_run else "finished"
+    return "busy" if open_run.exists() else "finished"
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)

@@ -60,6 +60,21 @@ def test_a_bare_duration_after_a_child_is_not_an_age_when_it_says_ago_or_pregnan
     assert not {kind for kind, _ in readings("my girl 6 months pregnant")} & {"age_days"}
 
 
+@pytest.mark.parametrize("text", [
+    "he has had epilepsy for 10 years", "diabetic for 20 yrs, now confused", "I'm 64 and had a stent 5 years back",
+    "married 7 years, my husband collapsed", "her heart surgery 4 years earlier", "last tetanus >10 years",
+    "type 1 over 30 years", "no fits in 2 years",
+])
+def test_a_span_of_years_is_not_an_age(text):
+    assert not {kind for kind, _ in readings(text)} & {"age_days"}
+
+
+@pytest.mark.parametrize("text, days", [("i am 42 year", 15340.5), ("my son 5 years, fever", 1826.2),
+                                        ("F 72 yrs, collapsed", 26298.0)])
+def test_years_after_a_number_are_still_an_age(text, days):
+    assert ("age_days", days) in readings(text)
+
+
 def test_numbers_without_a_meaning_are_not_read():
     assert readings("he is 6 ft tall and lives at number 12") == set()
     assert readings("fell 5 m from a ladder") == set()

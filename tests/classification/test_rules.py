@@ -227,9 +227,66 @@ def test_a_follow_on_finding_must_itself_be_present(text, level):
     ("my 18-month-old had a fit about five minutes ago, he's crying now", None),
     ("ongoing fits issue, seeing neuro next week, need a repeat prescription", None),
     ("two short seizures today, she came round between them and is chatting", None),
+    # going on five minutes or more, or going on as the caller speaks
+    ("she's having a fit, jerking all over. It's been about six minutes", 0),
+    ("she started fitting about twelve minutes ago and it still hasn't stopped", 0),
+    ("she is fitting on the kitchen floor", 0),
+    ("Caller: she had a seizure. Dispatcher: Is she still fitting? Caller: No, it stopped after half a minute.", None),
+    ("he had a fit for about 2 minutes, it stopped on its own and now, 20 minutes later, he's awake", None),
+    ("had a fit at his desk about 10 minutes ago, now sitting up and chatting", None),
+    ("he came round after ten minutes of fitting once before, today he's fine", None),
 ])
 def test_a_seizure_that_will_not_stop_or_repeats_without_waking(text, level):
     assert rules.red_flags(text).level == level, rules.red_flags(text).fired
+
+
+@pytest.mark.parametrize(("text", "rule"), [
+    ("she not breathe, colour is blue", "not_breathing"),
+    ("RTC, driver unresponsive, apnoeic", "not_breathing"),
+    ("he won't wake up and his chest isn't moving", "not_breathing"),
+    ("I can't see her chest moving at all", "not_breathing"),
+    ("very hot, floppy, and I don't think she's breathing", "not_breathing"),
+    ("he's gone quiet and I can't see him breathing", "not_breathing"),
+    ("found unrousable in his chair", "unresponsive"),
+    ("no response to pain or voice", "unresponsive"),
+    ("his eyes are open but he's not answering me", "unresponsive"),
+])
+def test_a_breathing_or_waking_arrest_said_in_other_words_fires_level_0(text, rule):
+    found = rules.red_flags(text)
+    assert found.level == 0 and rule in found.fired, found.fired
+
+
+@pytest.mark.parametrize("text", [
+    "she went quiet and did not breathe for a few seconds, then gasped and carried on, she's fine now",
+    "my baby is 3 months and I cannot tell if he is breathing right, he is feeding well and pink",
+    "the asthma isn't helped by salbutamol, no response to the inhaler",
+    "she's not answering her phone",
+])
+def test_a_past_pause_a_question_of_quality_or_an_unanswered_phone_is_not_an_arrest(text):
+    assert rules.red_flags(text).level != 0, rules.red_flags(text).fired
+
+
+@pytest.mark.parametrize(("text", "rule", "level"), [
+    ("i took like 30 of my mums paracetamol about 2 hours ago", "overdose", 1),
+    ("she swallowed 15 of her sertraline tablets an hour ago", "overdose", 1),
+    ("I've got all my tablets lined up on the table", "suicidal", 1),
+    ("I've taped a hosepipe to the exhaust", "suicidal", 1),
+    ("I've written letters to my kids and I know where I'm going to do it", "suicidal", 1),
+    ("co alarm going off, whole family dizzy, my son being sick", "carbon_monoxide", 1),
+    ("the carbon monoxide alarm is beeping and my mum is sleepy and muddled", "carbon_monoxide", 1),
+])
+def test_poisoning_and_suicidal_means_said_plainly_fire(text, rule, level):
+    found = rules.red_flags(text)
+    assert found.level == level and rule in found.fired, found.fired
+
+
+@pytest.mark.parametrize("text", [
+    "co alarm keeps chirping once a minute, back says low battery. nobody has a headache or feels sick",
+    "our carbon monoxide alarm went off, we've gone outside, everyone is fine",
+    "took 2 paracetamol for a headache",
+])
+def test_an_alarm_with_a_flat_battery_or_without_symptoms_and_a_normal_dose_do_not_fire(text):
+    assert rules.red_flags(text).level is None, rules.red_flags(text).fired
 
 
 def test_negation_does_not_cross_a_clause():

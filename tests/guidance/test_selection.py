@@ -166,9 +166,27 @@ def test_a_changed_urgency_chooses_again_from_the_stored_strengths():
     ("INF 3/12 found in cot, apnoeic", "infant"), ("Inf 10/12, choked on a toy, now unresp", "infant"),
     ("ECG shows inf ST elevation, now in arrest", "adult"), ("a boy in year 3 choked and collapsed", "child"),
     ("one of the lads at the under-10s match went down", "child"), ("a year 11 pupil collapsed", "adult"),
+    # ages in words past eighteen, a range, the caller's own age; a span of years is not an age
+    ("How old is she? C: Forty-one. She had a baby three weeks ago", "adult"), ("he's seventy two", "adult"),
+    ("she's about ten or eleven months, went limp", "infant"), ("my son is 5 or 6, not breathing", "child"),
+    ("I'm 64 and had a stent 5 years back", "adult"), ("im only 9 and my mum wont wake up", "child"),
+    ("Im 2 minutes away, the kid is not breathing", "child"), ("he's had epilepsy for 10 years, the baby", "infant"),
+    # a baby who is not the patient: sweets, and a baby moving in the womb
+    ("my dad is drowsy, I've got jelly babies here", "adult"), ("I'm 24 weeks pregnant, baby's moving", "adult"),
+    ("35 wks, baby kicking, I fainted", "adult"),
 ])
 def test_age_group(text, group):
     assert selection.age_group(text) == group
+
+
+def test_a_word_for_a_baby_hides_only_the_cards_with_a_version_for_babies():
+    """With no age said, "baby" shows a baby is in the call, not that the baby is the patient."""
+    mother = "I had my baby three weeks ago and I can't go on, I'm going to take all my tablets. The baby's asleep."
+    assert "suicidal_caller" in [c.id for c in selection.choose(mother, 1, {"suicidal_caller": 1.0})]
+    newborn = "my wife just had the baby, it's not breathing"
+    assert [c.id for c in selection.choose(newborn, 0, {"cpr_adult": 1.0, "cpr_infant": 1.0})] == ["cpr_infant"]
+    stated = "my baby is 4 months old and I think he's having a stroke"
+    assert "stroke" not in [c.id for c in selection.choose(stated, 1, {"stroke": 1.0})]
 
 
 # --- the learned head overrules one-clause triggers ------------------------------------------------------------

@@ -106,7 +106,12 @@ PATTERNS = [
      lambda m: _age(m.group(1), m.group(2))),
     ("age_days", r"\b(?:aged?|age)\s*(\d{1,3})\s*(days?|weeks?|wks?|months?|mos?)?",
      lambda m: _age(m.group(1), m.group(2) or "year")),
-    ("age_days", r"\b(\d{1,3})\s*(?:yo|y/o|yrs?|years?)\b(?!\s*ago)", lambda m: _age(m.group(1), "year")),
+    # "72 yo", "i am 42 year"; a span of years is not an age: "for 10 years", "over 40 years", "a stent 5 years
+    # back", "diabetic 20 years now"
+    ("age_days", r"(?<!\bfor )(?<!\bover )(?<!\bpast )(?<!\blast )(?<!\bin )(?<!\bwithin )(?<!\bafter )"
+                 r"(?<!married )(?<!>)\b(\d{1,3})\s*(?:yo|y/o|yrs?|years?)\b"
+                 r"(?!\s*(?:ago|back|before|earlier|later|previously|since|now|married|together))",
+     lambda m: _age(m.group(1), "year")),
     ("age_days", r"(?<![/\d.])\b(\d{1,3})\s?(?:m|f|male|female)\b(?!\s*(?:/|mins?|g\b|mg|ml|fall|drop|high|deep|away|from|off|up|down|tall|long|wide|onto|into|below|under|ladder|roof))",
      lambda m: _age(m.group(1), "year") if int(m.group(1)) >= 1 else None),
     # Clinical shorthand for a young child's age: "14/12 F" (months), "6/52 ex-prem infant" (weeks), "5/7 old"

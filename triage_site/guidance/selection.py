@@ -34,6 +34,10 @@ PHRASE_MARGIN = 0.12
 EXACT = 1.0  # the strength of a finding, rule or word trigger
 INFANT_DAYS = 365
 CHILD_DAYS = 12 * 365
+# A baby who is not the patient: sweets, things for a baby, and a baby still in the womb moving or kicking.
+_OTHER_BABIES = re.compile(r"\bjelly bab(y|ies)\b|\bbaby (wipes|monitor|oil|powder|food|bottle|shower|gate|seat|teeth|"
+                           r"tooth|aspirin)\b|\bbab(y|ies)(?:'s|\u2019s|s| is| has)?\s+(?:still\s+|been\s+)?"
+                           r"(?:moving|moved|kicking|kicked|movements?)\b", re.I)
 # "INF 3/12" and "inf 10/12" in clinical shorthand name an infant ("inf" alone may be "inferior").
 _INFANT_WORDS = re.compile(r"\b(bab(y|ies)|infant|newborn|new born|neonate|inf\.? ?\d{1,2}/(12|52))\b", re.I)
 # A primary-school year (1-6, ages 5 to 11) or a junior team ("the under-10s") names a child.
@@ -44,23 +48,31 @@ _CHILD_WORDS = re.compile(r"\b(child|kid|toddler|little (boy|girl|one|lad|lass)|
 NUMBER_WORDS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
                 "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen")
 _NUMBER_WORDS = re.compile(r"\b(" + "|".join(NUMBER_WORDS) + r")\b", re.I)
+TENS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+# "forty-one", "seventy two", "eighty": an adult's age said in words
+_TENS_WORDS = re.compile(r"\b(" + "|".join(TENS) + r")(?:[- ](" + "|".join(NUMBER_WORDS[:9]) + r"))?\b", re.I)
 # "he's 5", "my daughter is 7", "she is 13 months": a number after "he's" is an age, in years unless a unit says
 # otherwise; other units ("he's 40 minutes", "she's 38 degrees") are not ages.
 _AGE_UNIT = r"(?>(?:\s*(days?|weeks?|wks?|months?|mos?|years?|yrs?)\b)?)"  # atomic: a unit is never skipped
+# "she's about 10 or 11 months": a range is read as its first number, with the unit after it
+_AGE_NUMBER = r"(\d{1,2})(?:\s*(?:or|to|-)\s*\d{1,2})?"
 _NOT_AN_AGE = (r"(?!\s*(?:%|minutes?|mins?|hours?|hrs?|times?|degrees?|stone|kg|lbs?|feet|ft|metres?|m\b|:|\.\d|"
                r"in\b|into\b|along\b|pregnant|ago\b))")
 _SAID_AGE = re.compile(r"\b(?:(?:he|she|son|daughter|boy|girl|child|kid|brother|sister|grandson|granddaughter)"
-                       r"(?:'s|\u2019s| is)|hes|shes)\s+(?:(?:only|just|about|around|nearly|almost)\s+)?(\d{1,2})\b"
-                       + _AGE_UNIT + _NOT_AN_AGE, re.I)
+                       r"(?:'s|\u2019s| is)|hes|shes)\s+(?:(?:only|just|about|around|nearly|almost)\s+)?"
+                       + _AGE_NUMBER + r"\b" + _AGE_UNIT + _NOT_AN_AGE, re.I)
 # A transcript's answer: "How old is she?" then "Caller: Three." or "A: about 4 months".
 _ASKED_AGE = re.compile(r"\bhow old\b[^?\n]*\?\s*(?:\w+:\s*)?(?:(?:she|he)(?:'s|\u2019s| is)\s+|about\s+|around\s+)?"
-                        r"(\d{1,2})\b" + _AGE_UNIT + _NOT_AN_AGE, re.I)
+                        + _AGE_NUMBER + r"\b" + _AGE_UNIT + _NOT_AN_AGE, re.I)
 # "a boy of about eight", "her daughter, 7,", "my brother 9", "the boy I look after is seven", "M 4y": a number
 # joined to a child's noun by nothing, a comma or a word that introduces an age ("my son took 8 tablets" is not).
 _NOUN_AGE = re.compile(r"\b(?:boy|girl|lad|lass|son|daughter|brother|sister|child|kid|grandson|granddaughter|nephew|"
                        r"niece)\b(?:[^.?!\d\n]{0,20}?(?:\bof|\bis|\baged?|\babout|\baround|\bapprox\w*|\broughly|,)"
-                       r"|\s)\s*(?:about\s+|around\s+|approx\w*\s+|roughly\s+)?(\d{1,2})\b"
+                       r"|\s)\s*(?:about\s+|around\s+|approx\w*\s+|roughly\s+)?" + _AGE_NUMBER + r"\b"
                        + _AGE_UNIT + _NOT_AN_AGE, re.I)
+# The caller's own age: "I'm 64", "im only 15". Weeks and months after "I'm" are a pregnancy, never an age.
+_SELF_AGE = re.compile(r"\b(?:i'm|i\u2019m|im|i am)\s+(?:(?:only|just|nearly|almost|about)\s+)?(\d{1,2})()"
+                       r"(?:\s*(?:years?|yrs?)(?:\s*old)?)?(?=\s*(?:[,.;:!?)]|$|and\b|but\b|with\b|so\b|now\b))", re.I)
 _SHORT_AGE = re.compile(r"\b(\d{1,2}) ?y()\b(?!\s*ago)", re.I)  # clinical shorthand: "M 4y", "approx 3y"
 _UNIT_DAYS = {"d": 1.0, "w": 7.0, "m": 30.4, "y": 365.0}
 # "She's 38 weeks" or "she is 7 months" in a pregnancy is the pregnancy's length, not her age.
@@ -68,6 +80,10 @@ _PREGNANCY = re.compile(r"\b(pregnan\w*|expecting|gestation|labou?r|contractions
 
 CARDS = load_cards()
 ORDER = {card_id: number for number, card_id in enumerate(CARDS)}  # ties: the more urgent card, then file order
+# Cards for older patients whose version for babies is another card: the same cards superseded, for infants.
+_HAS_INFANT_VERSION = {card.id for card in CARDS.values() if "infant" not in card.ages and card.supersedes
+                       and any(other.ages == ("infant",) and other.supersedes == card.supersedes
+                               for other in CARDS.values())}
 check_references(CARDS, {finding.id for finding in findings.FINDINGS}, {rule.name for rule in rules.RULES})
 # Per card, its trigger findings that can be contradicted in words (see `contradicted`).
 GUARDS = {card.id: [finding for finding in findings.FINDINGS
@@ -87,24 +103,41 @@ PHRASES = PerEncoder(_encoded_phrases)
 
 
 def _digits(text):
-    """Number words as digits ("six weeks old" as "6 weeks old"), so that ages said in words are read."""
+    """Number words as digits ("six weeks old" as "6 weeks old", "forty-one" as "41"), so that ages said in
+    words are read."""
+    text = _TENS_WORDS.sub(lambda m: str(10 * (TENS.index(m.group(1).lower()) + 2)
+                                         + (NUMBER_WORDS.index(m.group(2).lower()) + 1 if m.group(2) else 0)), text)
     return _NUMBER_WORDS.sub(lambda m: str(NUMBER_WORDS.index(m.group(0).lower()) + 1), text)
 
 
 def age_group(text):
     """"infant", "child" or "adult": from a stated age when there is one, else from words; adult by default."""
+    return age_reading(text)[0]
+
+
+def age_reading(text):
+    """(age group, whether an age was stated): an age said in numbers, or only guessed from words."""
     numbered = _digits(text)  # the words are read in the text as said ("my little one" is not "my little 1")
     ages = [reading.value for reading in measurements.measure(numbered) if reading.kind == "age_days"]
-    said = next((m for pattern in (_SAID_AGE, _ASKED_AGE, _NOUN_AGE, _SHORT_AGE) for m in [pattern.search(numbered)]
-                 if m), None)
+    said = next((m for pattern in (_SAID_AGE, _ASKED_AGE, _NOUN_AGE, _SELF_AGE, _SHORT_AGE)
+                 for m in [pattern.search(numbered)] if m), None)
     unit = (said.group(2) or "y")[0].lower() if said else None
     if said and not (unit in "wm" and _PREGNANCY.search(text)):
         ages.append(int(said.group(1)) * _UNIT_DAYS[unit])
     if ages:
-        return "infant" if ages[0] < INFANT_DAYS else "child" if ages[0] < CHILD_DAYS else "adult"
-    if _INFANT_WORDS.search(text):
-        return "infant"
-    return "child" if _CHILD_WORDS.search(text) else "adult"
+        return ("infant" if ages[0] < INFANT_DAYS else "child" if ages[0] < CHILD_DAYS else "adult"), True
+    if _INFANT_WORDS.search(_OTHER_BABIES.sub(" ", text)):
+        return "infant", False
+    return ("child" if _CHILD_WORDS.search(text) else "adult"), False
+
+
+def fits_age(card, group, stated):
+    """A card is for the patient's age group. A word for a baby with no age said shows that a baby is in the
+    call, not that the baby is the patient ("I had my baby three weeks ago and I can't go on"): it hides only
+    a card that has a version for babies (CPR), so that the baby's version is the one shown."""
+    if group in card.ages:
+        return True
+    return group == "infant" and not stated and card.id not in _HAS_INFANT_VERSION
 
 
 def suits_level(card, level):
@@ -250,9 +283,9 @@ def overruled(strengths, probabilities, kept, veto_below=None):
 
 def choose(text, level, strengths):
     """The cards shown for one request, strongest first, with the fallbacks applied."""
-    group = age_group(text)
+    group, stated = age_reading(text)
     candidates = [(strength, card_id) for card_id, strength in strengths.items()
-                  if card_id not in FALLBACKS.values() and group in CARDS[card_id].ages
+                  if card_id not in FALLBACKS.values() and fits_age(CARDS[card_id], group, stated)
                   and suits_level(CARDS[card_id], level) and not said_otherwise(card_id, text)
                   and not measured_otherwise(card_id, text)]
     superseded = {other for _, card_id in candidates for other in CARDS[card_id].supersedes}

@@ -274,6 +274,9 @@ def test_a_past_pause_a_question_of_quality_or_an_unanswered_phone_is_not_an_arr
     ("I've written letters to my kids and I know where I'm going to do it", "suicidal", 1),
     ("co alarm going off, whole family dizzy, my son being sick", "carbon_monoxide", 1),
     ("the carbon monoxide alarm is beeping and my mum is sleepy and muddled", "carbon_monoxide", 1),
+    ("his shin bone is sticking out through the skin, he's awake", "open_fracture", 1),
+    ("a man is waving a machete at people outside the station", "weapon", 1),
+    ("he's got a knife and he's banging on the bathroom door", "weapon", 1),
 ])
 def test_poisoning_and_suicidal_means_said_plainly_fire(text, rule, level):
     found = rules.red_flags(text)
@@ -284,8 +287,10 @@ def test_poisoning_and_suicidal_means_said_plainly_fire(text, rule, level):
     "co alarm keeps chirping once a minute, back says low battery. nobody has a headache or feels sick",
     "our carbon monoxide alarm went off, we've gone outside, everyone is fine",
     "took 2 paracetamol for a headache",
+    "I've got a knife cut on my thumb from chopping onions, it's stopped bleeding",
+    "a small cut on my finger, I can see a bit of white fat but no bone",
 ])
-def test_an_alarm_with_a_flat_battery_or_without_symptoms_and_a_normal_dose_do_not_fire(text):
+def test_a_flat_battery_a_normal_dose_or_a_small_cut_do_not_fire(text):
     assert rules.red_flags(text).level is None, rules.red_flags(text).fired
 
 

@@ -126,6 +126,17 @@ def test_an_accident_or_thoughts_without_a_plan_are_not_read_as_suicidal_intent(
     ("a squeezing feeling in the middle of my chest for half an hour, I'm 61", "chest_pain_risk"),
     ("his face has dropped on the left and he can't lift his cup", "stroke"),
     ("the care home gave her methotrexate every day this week instead of weekly", "overdose"),
+    # poisonings and suicidal means said plainly, an open fracture, a weapon at the scene
+    ("i took like 30 of my mums paracetamol about 2 hours ago", "overdose"),
+    ("she swallowed 15 of her sertraline tablets an hour ago", "overdose"),
+    ("I've got all my tablets lined up on the table", "suicidal"),
+    ("I've taped a hosepipe to the exhaust", "suicidal"),
+    ("I've written letters to my kids and I know where I'm going to do it", "suicidal"),
+    ("co alarm going off, whole family dizzy, my son being sick", "carbon_monoxide"),
+    ("the carbon monoxide alarm is beeping and my mum is sleepy and muddled", "carbon_monoxide"),
+    ("his shin bone is sticking out through the skin, he's awake", "open_fracture"),
+    ("a man is waving a machete at people outside the station", "weapon"),
+    ("he's got a knife and he's banging on the bathroom door", "weapon"),
 ])
 def test_high_risk_situations_fire_level_1(text, rule):
     found = rules.red_flags(text)
@@ -264,23 +275,6 @@ def test_a_breathing_or_waking_arrest_said_in_other_words_fires_level_0(text, ru
 ])
 def test_a_past_pause_a_question_of_quality_or_an_unanswered_phone_is_not_an_arrest(text):
     assert rules.red_flags(text).level != 0, rules.red_flags(text).fired
-
-
-@pytest.mark.parametrize(("text", "rule", "level"), [
-    ("i took like 30 of my mums paracetamol about 2 hours ago", "overdose", 1),
-    ("she swallowed 15 of her sertraline tablets an hour ago", "overdose", 1),
-    ("I've got all my tablets lined up on the table", "suicidal", 1),
-    ("I've taped a hosepipe to the exhaust", "suicidal", 1),
-    ("I've written letters to my kids and I know where I'm going to do it", "suicidal", 1),
-    ("co alarm going off, whole family dizzy, my son being sick", "carbon_monoxide", 1),
-    ("the carbon monoxide alarm is beeping and my mum is sleepy and muddled", "carbon_monoxide", 1),
-    ("his shin bone is sticking out through the skin, he's awake", "open_fracture", 1),
-    ("a man is waving a machete at people outside the station", "weapon", 1),
-    ("he's got a knife and he's banging on the bathroom door", "weapon", 1),
-])
-def test_poisoning_and_suicidal_means_said_plainly_fire(text, rule, level):
-    found = rules.red_flags(text)
-    assert found.level == level and rule in found.fired, found.fired
 
 
 @pytest.mark.parametrize("text", [

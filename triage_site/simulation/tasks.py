@@ -36,7 +36,7 @@ def claim(run_id, *, alone=True):
     if alone:
         since = timezone.now() - timedelta(seconds=RUNNING_AT_MOST_S)
         others = SimulationRun.objects.filter(status=Status.RUNNING, started_at__gte=since).exclude(pk=run_id)
-        runs = open_run.filter(~Exists(others))
+        runs = runs.filter(~Exists(others))
     if runs.update(status=Status.RUNNING, started_at=timezone.now(), progress=0.0, error=""):
         return "claimed"
     return "busy" if open_run.exists() else "finished"

@@ -76,6 +76,16 @@ def test_negated_words_do_not_choose_a_card():
     assert "choking" in selection.exact_triggers("he is choking", set())
 
 
+@pytest.mark.parametrize(("text", "card"), [
+    ("a car ran over her foot in the car park", "major_trauma"),
+    ("penetrating injury to the abdomen, nail gun", "major_trauma"),
+    ("food stuck and he can't get it up", "choking"),
+    ("contact with a live cable, entry burn on the right palm", "burns"),
+])
+def test_mechanisms_and_clinical_terms_trigger_their_cards(text, card):
+    assert card in selection.exact_triggers(text, set())
+
+
 def test_cpr_supersedes_the_recovery_position_and_the_age_picks_the_cpr_card():
     strengths = {"cpr_adult": 1.0, "cpr_child": 1.0, "cpr_infant": 1.0, "unconscious_breathing": 0.8}
     assert [c.id for c in selection.choose("my husband won't wake up", 0, strengths)] == ["cpr_adult"]
@@ -207,6 +217,40 @@ def test_nothing_is_overruled_without_the_head_or_for_a_card_it_does_not_know():
 def test_rule_cards_are_the_cards_whose_red_flag_rules_were_cited():
     assert {"cpr_adult", "cpr_child", "cpr_infant"} <= selection.rule_cards({"not_breathing", "some_finding"})
     assert selection.rule_cards({"some_finding"}) == set()
+
+
+def test_someone_who_says_they_cannot_breathe_gets_the_breathing_card_and_a_collapse_keeps_cpr():
+    """Both are level 0; the words of a conscious caller name the breathing-difficulty card, the same words
+    with a collapse or no response the CPR cards."""
+    awake = rules.red_flags("my mum is sitting up saying she can't breathe, her lips are bluish")
+    collapsed = rules.red_flags("he collapsed in the kitchen and he can't breathe")
+    assert awake.level == collapsed.level == 0
+    assert selection.rule_cards(awake.fired) == {"breathing_difficulty"}
+    assert {"cpr_adult", "cpr_child", "cpr_infant", "breathing_difficulty"} <= selection.rule_cards(collapsed.fired)
+    assert selection.rule_cards(rules.red_flags("she is not unconscious, she just can't get any air").fired) == {
+        "breathing_difficulty"}
+    came_round = rules.red_flags("he collapsed but he has come round now and he says he can't breathe")
+    assert came_round.level == 0 and selection.rule_cards(came_round.fired) == {"breathing_difficulty"}
+
+
+@pytest.mark.parametrize(("text", "cpr_kept"), [
+    ("conscious and talking, no CPR needed, she's just very breathless", False),
+    ("should I start CPR on her? she's awake and sitting up", False),
+    ("we started CPR two minutes ago", True),
+    ("he has no pulse", True),
+])
+def test_cpr_named_is_level_0_but_only_cpr_under_way_keeps_the_cpr_card(text, cpr_kept):
+    """A mention of CPR, even "no CPR needed", keeps level 0; the CPR card is then the trigger word's and the
+    head's to give (ConText discounts "no CPR"), not a rule's."""
+    found = rules.red_flags(text)
+    assert found.level == 0
+    assert ("cpr_adult" in selection.rule_cards(found.fired)) is cpr_kept
+
+
+def test_cpr_said_not_to_be_needed_triggers_no_cpr_card():
+    text = "conscious and talking, no CPR needed, she's just very breathless"
+    assert "cpr_adult" not in selection.exact_triggers(text, set(rules.red_flags(text).fired))
+    assert "cpr_adult" in selection.exact_triggers("they are doing CPR on him now", set())
 
 
 def test_an_overrulable_rule_triggers_its_card_but_does_not_keep_it_from_the_head():

@@ -261,6 +261,9 @@ def test_a_seizure_that_will_not_stop_or_repeats_without_waking(text, level):
     ("found unrousable in his chair", "unresponsive"),
     ("no response to pain or voice", "unresponsive"),
     ("his eyes are open but he's not answering me", "unresponsive"),
+    ("pale, BP 72/48, responds to pain only", "unresponsive"),
+    ("she fainted a few minutes ago and she's still not coming round", "unresponsive"),
+    ("he's been shaking for ten minutes and he hasn't come round at all", "unresponsive"),
 ])
 def test_a_breathing_or_waking_arrest_said_in_other_words_fires_level_0(text, rule):
     found = rules.red_flags(text)
@@ -272,6 +275,8 @@ def test_a_breathing_or_waking_arrest_said_in_other_words_fires_level_0(text, ru
     "my baby is 3 months and I cannot tell if he is breathing right, he is feeding well and pink",
     "the asthma isn't helped by salbutamol, no response to the inhaler",
     "she's not answering her phone",
+    "he was unconscious for a minute but has come round now and is talking",
+    "the pain responds to pain relief well",
 ])
 def test_a_past_pause_a_question_of_quality_or_an_unanswered_phone_is_not_an_arrest(text):
     assert rules.red_flags(text).level != 0, rules.red_flags(text).fired

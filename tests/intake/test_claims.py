@@ -237,3 +237,14 @@ def test_a_worker_of_this_host_whose_process_is_gone_does_not_count_as_a_second_
     WorkerHeartbeat.objects.create(worker_name=f"{socket.gethostname()}:{finished.stdout.strip()}", queue_order=[],
                                    stats={})
     claims.refuse_second_worker("restarted", lease_seconds=LEASE)  # `make run` restarted: not refused
+
+
+def test_a_nul_character_from_the_model_is_stored_as_a_replacement_character():
+    """PostgreSQL refuses NUL in text: a worker step that failed on it stalled every request it held."""
+    pk = queued()
+    claim = ("a", token(claims.claim("a", lease_seconds=LEASE), pk))
+    assert services.mark_running(pk, prompt_tokens=9, claim=claim)
+    assert services.save_progress(pk, answer="Lay him\x00 flat", generated_tokens=3, claim=claim)
+    assert MedicalRequest.objects.get(pk=pk).answer == "Lay him\ufffd flat"
+    assert services.mark_withdrawn(pk, answer="Lay\x00", generated_tokens=4, reason="repeated text", claim=claim)
+    assert MedicalRequest.objects.get(pk=pk).answer == "Lay\ufffd"

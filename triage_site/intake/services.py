@@ -111,16 +111,23 @@ def mark_running(request_id, *, prompt_tokens, claim=None):
     return bool(updated)
 
 
+def storable_answer(answer):
+    """The answer as a text column can hold it: a model may emit a NUL character, which PostgreSQL refuses
+    (and a step that failed on it would stall every request the worker holds)."""
+    return answer.replace("\x00", "\ufffd")
+
+
 def save_progress(request_id, *, answer, generated_tokens, claim=None):
     return bool(_held(MedicalRequest.objects.filter(pk=request_id, status=Status.RUNNING), claim).update(
-        answer=answer, generated_tokens=generated_tokens
+        answer=storable_answer(answer), generated_tokens=generated_tokens
     ))
 
 
 def mark_done(request_id, *, answer, generated_tokens, claim=None):
     """Store the finished answer once: only a request still open can finish."""
     updated = _held(MedicalRequest.objects.filter(pk=request_id, status__in=BEING_GENERATED), claim).update(
-        status=Status.DONE, answer=answer, generated_tokens=generated_tokens, finished_at=timezone.now()
+        status=Status.DONE, answer=storable_answer(answer), generated_tokens=generated_tokens,
+        finished_at=timezone.now()
     )
     if updated:
         events.publish_request_changed(request_id)
@@ -132,7 +139,8 @@ def mark_withdrawn(request_id, *, answer, generated_tokens, reason, claim=None):
     not relayed; the answer is kept for the audit."""
     withdrawn = f"withdrawn: {reason}"[:300]
     updated = _held(MedicalRequest.objects.filter(pk=request_id, status__in=BEING_GENERATED), claim).update(
-        status=Status.DONE, answer=answer, generated_tokens=generated_tokens, answer_withdrawn=withdrawn,
+        status=Status.DONE, answer=storable_answer(answer), generated_tokens=generated_tokens,
+        answer_withdrawn=withdrawn,
         finished_at=timezone.now()
     )
     if updated:

@@ -129,6 +129,7 @@ def not_breathing_evidence(text, encode):
     "He's breathing normally, he just won't open his eyes",
     "he's breathing fine and his colour's OK",
     "He breathe yes, normal. He not wake up.",
+    "No, he hasn't stopped breathing and he isn't gasping, he just won't wake",
 ])
 def test_a_clause_that_says_the_person_breathes_is_not_a_breathing_arrest(encode, text):
     # Another clause ("won't open his eyes") may still sit near the finding, below its threshold: not this one.
@@ -155,6 +156,21 @@ def test_a_question_about_breathing_is_not_an_answer_to_it():
     assert findings.asked(text, 0, text.index("?"))
     assert findings.asked("Dispatcher: Is she breathing", 0, 28)
     assert not findings.asked("she is breathing", 0, 16)
+
+
+@pytest.mark.parametrize(("clause", "contradicted"), [
+    ("he hasn't stopped breathing and he isn't gasping", True),
+    ("no gasping, no agonal breaths", True),
+    ("he isn't gasping, he's just not breathing", False),  # another cue is left once the denial is taken out
+    ("not even gasping", False),
+    ("she has stopped breathing", False),
+])
+def test_a_clause_that_denies_the_arrests_own_words_is_not_a_breathing_arrest(clause, contradicted):
+    from triage_site.classification import findings
+
+    not_breathing = next(f for f in findings.FINDINGS if f.id == "not_breathing")
+    assert not_breathing.contradicted(clause) is contradicted
+    assert not not_breathing.contradicted(clause, question=True)
 
 
 def test_a_bad_polarity_pattern_names_its_finding(tmp_path):

@@ -45,6 +45,7 @@ def test_red_flags_fire_including_misspellings(text, level):
     "twisted my ankle, it's at an odd angle, I can put weight on it",  # "odd" is not a misspelt "od'd"
     "I cut my arm to cope, it's stopped bleeding, I don't want to die",
     "I don't have chest pain, he's diabetic and a smoker, it's my knee",
+    "he is not unresponsive, he is talking to me",
 ])
 def test_negated_or_absent_findings_do_not_fire(text):
     assert rules.red_flags(text).level is None, rules.red_flags(text).fired
@@ -264,6 +265,13 @@ def test_a_seizure_that_will_not_stop_or_repeats_without_waking(text, level):
     ("pale, BP 72/48, responds to pain only", "unresponsive"),
     ("she fainted a few minutes ago and she's still not coming round", "unresponsive"),
     ("he's been shaking for ten minutes and he hasn't come round at all", "unresponsive"),
+    ("he won't open his eyes or answer me", "unresponsive"),
+    ("I've shouted and shaken her and she doesn't even flinch", "unresponsive"),
+    ("he's not breathing, not even gasping", "not_breathing"),
+    ("no pulse, only gasping", "not_breathing"),
+    # a finding named by its negation is not denied by another negation before it
+    ("she's not breathing and not responding", "unresponsive"),
+    ("it's boiling, there's no fan, she won't wake up", "unresponsive"),
 ])
 def test_a_breathing_or_waking_arrest_said_in_other_words_fires_level_0(text, rule):
     found = rules.red_flags(text)
@@ -277,6 +285,10 @@ def test_a_breathing_or_waking_arrest_said_in_other_words_fires_level_0(text, ru
     "she's not answering her phone",
     "he was unconscious for a minute but has come round now and is talking",
     "the pain responds to pain relief well",
+    # the arrest's own words, denied
+    "he hasn't stopped breathing and he isn't gasping, he's talking to me",
+    "breathing regular, no gasping, no agonal breaths, alert",
+    "she won't open her eyes because of the light, she says her eyes sting",
 ])
 def test_a_past_pause_a_question_of_quality_or_an_unanswered_phone_is_not_an_arrest(text):
     assert rules.red_flags(text).level != 0, rules.red_flags(text).fired
@@ -334,12 +346,23 @@ def test_the_shipped_rules_file_loads():
     ('name = "far"\nlevel = 1\nreason = "x"\npattern = \'sore\'\nthen = \'leg\'\nwithin = 0\n', "within must be"),
     ('name = "bad_then"\nlevel = 1\nreason = "x"\npattern = \'sore\'\nthen = \'(leg\'\n', "bad regular expression"),    ('name = "both"\nlevel = 1\nreason = "x"\npattern = \'sore\'\nthen = \'leg\'\nnear = \'arm\'\n', "not both"),
     ('name = "bad_clear"\nlevel = 1\nreason = "x"\npattern = \'sore\'\ncleared_by = \'(gone\'\n', "cleared_by"),
+    ('name = "shared"\nlevel = 0\nreason = "x"\npattern_of = "no_such_rule"\n', "pattern_of must name"),
+    ('name = "shared_and_own"\nlevel = 0\nreason = "x"\npattern_of = "cannot_breathe"\npattern = \'x\'\n',
+     "pattern_of must name"),
 ])
 def test_a_bad_rule_fails_loading_with_its_name_and_the_reason(tmp_path, rule, complaint):
     with pytest.raises(rules.RulesFileError) as error:
         rules.load_rules(_rules_file(tmp_path, rule))
     name = rule.split('"')[1]
     assert repr(name) in str(error.value) and complaint in str(error.value)
+
+
+def test_a_rule_can_share_an_earlier_rules_pattern_and_keep_its_own_conditions():
+    by_name = {rule.name: rule for rule in rules.RULES}
+    shared, own = by_name["collapsed_cannot_breathe"], by_name["cannot_breathe"]
+    assert shared.pattern.pattern == own.pattern.pattern and shared.requires and not own.requires
+    assert rules.red_flags("he can't breathe").fired == ["cannot_breathe"]
+    assert set(rules.red_flags("he collapsed and can't breathe").fired) >= {"cannot_breathe", "collapsed_cannot_breathe"}
 
 
 @pytest.mark.parametrize("text, quoted", [

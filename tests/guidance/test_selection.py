@@ -125,6 +125,9 @@ def test_a_life_threat_shows_up_to_three_cards_and_other_levels_two():
     ("Is he breathing? I can't see his chest move", False),             # a question is not an answer
     ("he was breathing a minute ago and now he has stopped breathing", False),
     ("my dad collapsed and won't wake up", False),                      # nothing said about breathing
+    ("he hasn't stopped breathing and he isn't gasping, breathing steady, can't wake him", True),
+    ("breathing regularly, no gasping, but she won't wake", True),
+    ("he isn't gasping, he's just not breathing", False),
 ])
 def test_a_call_that_says_the_person_breathes_normally_gets_no_cpr_card(text, dropped):
     strengths = {"cpr_adult": 1.0, "unconscious_breathing": 0.7}

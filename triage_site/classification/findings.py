@@ -38,6 +38,7 @@ class Finding:
     threshold: float | None = None
     contradicted_by: re.Pattern | None = None
     unless: re.Pattern | None = None
+    denied: re.Pattern | None = None
 
     def decides(self, score):
         return self.threshold is not None and score >= self.threshold
@@ -46,8 +47,13 @@ class Finding:
         """The encoder hears the words, not their polarity: "he's breathing normally" sits as close to "he is not
         breathing" as a paraphrase does. A clause that says the opposite in so many words (`contradicted_by`),
         with none of the finding's own cue words (`unless`: "not", "gasping", "nothing since") and not as a
-        question ("Is he breathing?"), does not match."""
-        if self.contradicted_by is None or question or not self.contradicted_by.search(clause):
+        question ("Is he breathing?"), does not match; nor does one that denies the cue words themselves
+        (`denied`: "he hasn't stopped breathing", "no gasping") and holds no other cue."""
+        if question:
+            return False
+        if self.denied is not None and self.denied.search(clause):
+            return self.unless is None or not self.unless.search(self.denied.sub(" ", clause))
+        if self.contradicted_by is None or not self.contradicted_by.search(clause):
             return False
         return self.unless is None or not self.unless.search(clause)
 
@@ -83,12 +89,12 @@ def load_library(path=FINDINGS_PATH):
 
 
 def _polarity_patterns(entry):
-    """(contradicted_by, unless) compiled; a pattern that does not compile names its finding."""
+    """(contradicted_by, unless, denied) compiled; a pattern that does not compile names its finding."""
     try:
         return tuple(re.compile(entry[key], re.IGNORECASE) if entry.get(key) else None
-                     for key in ("contradicted_by", "unless"))
+                     for key in ("contradicted_by", "unless", "denied"))
     except (re.error, TypeError) as exc:
-        raise ValueError(f"finding {entry.get('id')!r}: bad contradicted_by/unless pattern: {exc}") from exc
+        raise ValueError(f"finding {entry.get('id')!r}: bad contradicted_by/unless/denied pattern: {exc}") from exc
 
 
 FINDINGS, REASSURING = load_library()

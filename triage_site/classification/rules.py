@@ -31,6 +31,9 @@ from . import DATA_DIR
 RULES_PATH = DATA_DIR / "red_flags.toml"
 _NEGATOR = re.compile(r"\b(no|not|denies|denied|without|never|nor|negative for|free of|none)\b"
                       r"(?! (know|sure|remember|understand)\b)")
+# A finding named by its own negation ("will not wake", "not responding", "no response"): a negator a few words
+# before it ("no fan, burning hot, won't wake up") is about something else, not a denial of the finding.
+_SAID_BY_NEGATION = re.compile(r"\b(no|not|never|cannot|without)\b")
 _CLAUSE_BREAK = re.compile(r"[.,;:!?]|\bbut\b|\bhowever\b|\bnow\b")
 RED_FLAG_LEVELS = (0, 1)
 WITHIN = 80  # characters a rule's `then` finding may follow its pattern, unless the rule says otherwise
@@ -106,7 +109,23 @@ def load_rules(path=RULES_PATH):
         raise RulesFileError(f"cannot read the red-flag rules {path}: {exc!r}") from exc
     return RulesFile(words, phrases, _pattern(came_round["pattern"], "came_round"),
                      _pattern(hypothetical["pattern"], "hypothetical"), _pattern(past.get("after"), "past, after"),
-                     _pattern(past.get("before"), "past, before"), [_rule(entry) for entry in entries])
+                     _pattern(past.get("before"), "past, before"), _rules(entries))
+
+
+def _rules(entries):
+    """The rules in file order. `pattern_of` gives a rule an earlier rule's pattern, so that two rules that
+    differ only in their conditions keep one list of words."""
+    made = []
+    for entry in entries:
+        if "pattern_of" in entry:
+            shared = next((rule for rule in made if rule.name == entry["pattern_of"]), None)
+            if shared is None or "pattern" in entry:
+                raise RulesFileError(f"{RULES_PATH}: rule {entry.get('name') or '?'!r}: pattern_of must name an "
+                                     f"earlier rule, in place of a pattern")
+            entry = {key: value for key, value in entry.items() if key != "pattern_of"} | {
+                "pattern": shared.pattern.pattern}
+        made.append(_rule(entry))
+    return made
 
 
 _FOLD, _PHRASE_FOLD, _CAME_ROUND, _HYPOTHETICAL, _PAST_AFTER, _PAST_BEFORE, RULES = load_rules()
@@ -178,7 +197,8 @@ def _discounted(rule, norm, match, came_round):
     """Whether this match does not count: negated, hypothetical, in the past, over (come round, cleared), or
     without the second finding its rule requires."""
     start, end = match.span()
-    return ((rule.negatable and _negated(norm, start)) or _hypothetical(norm, start) or _in_the_past(norm, start, end)
+    return ((rule.negatable and _negated(norm, start) and not _SAID_BY_NEGATION.search(match.group(0)))
+            or _hypothetical(norm, start) or _in_the_past(norm, start, end)
             or (rule.consciousness and came_round)
             or (rule.cleared_by is not None and _first_present(rule.cleared_by, norm, end) is not None)
             or (rule.requires is not None and not _requirement_met(rule, norm)))

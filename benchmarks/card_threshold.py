@@ -33,10 +33,11 @@ def main(argv=None):
 
     django.setup()
     from benchmarks.card_veto import triggers
+    from triage_site.classification.head import readable_texts
     from triage_site.guidance import evaluation, selection
 
     rows = evaluation.read_rows(args.data)
-    texts = [row["text"] for row in rows]
+    texts = readable_texts(rows)
     found, levels, encoder_name = triggers(rows)
     probabilities = selection.head_probabilities_batch(texts, [vectors for vectors, *_ in found], encoder_name)
 
@@ -45,10 +46,10 @@ def main(argv=None):
         for threshold in (None, *THRESHOLDS):
             for veto in VETOES if threshold is not None else (0.0,):
                 chosen = []
-                for row, level, (_, phrase, exact, kept), probs in zip(rows, levels, found, probabilities):
+                for text, level, (_, phrase, exact, kept), probs in zip(texts, levels, found, probabilities):
                     strengths = selection.combined(phrase if with_phrases else {}, exact,
                                                    probs if threshold is not None else None, kept, threshold, veto)
-                    chosen.append(selection.choose(row["text"], level, strengths))
+                    chosen.append(selection.choose(text, level, strengths))
                 figures = evaluation.figures(rows, levels, chosen, 0.0)
                 table.append({"phrases": with_phrases, "head_threshold": threshold, "veto_below": veto,
                               "levels_0_1": figures["levels_0_1_cards"], "overall": figures["overall"],

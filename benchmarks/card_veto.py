@@ -35,13 +35,14 @@ def triggers(rows):
     """(per row: (clause embeddings, phrase triggers, word/finding/rule triggers, red-flag rule cards), the
     classifier's level per row, the encoder's name). Shared with benchmarks/card_threshold.py."""
     from triage_site.classification import classifier, encoder
+    from triage_site.classification.head import readable_texts
     from triage_site.guidance import selection
     from triage_site.guidance.clauses import clause_vectors_batch
 
     encode, encoder_name = selection._encoder()
     found, levels = [], []
     for start in range(0, len(rows), BATCH):
-        texts = [row["text"] for row in rows[start:start + BATCH]]
+        texts = readable_texts(rows[start:start + BATCH])
         with encoder.reusing_embeddings():
             results = classifier.classify_batch(texts)
             clauses = clause_vectors_batch(texts, encode)
@@ -54,6 +55,7 @@ def triggers(rows):
 
 
 def out_of_fold(rows, found, encoder_name, folds):
+    from triage_site.classification.head import readable_texts
     from triage_site.guidance import card_head
 
     probabilities = [None] * len(rows)
@@ -61,12 +63,13 @@ def out_of_fold(rows, found, encoder_name, folds):
         tested = [i for i, row in enumerate(rows) if row.get("scenario") and fold_of(row["scenario"], folds) == fold]
         trained = [i for i, row in enumerate(rows) if not row.get("scenario") or fold_of(row["scenario"], folds) != fold]
         head = card_head.fit([rows[i] for i in trained], [found[i][0] for i in trained], encoder_name)
-        for i, probs in zip(tested, head.probabilities([rows[i]["text"] for i in tested], [found[i][0] for i in tested])):
+        for i, probs in zip(tested, head.probabilities(readable_texts([rows[i] for i in tested]), [found[i][0] for i in tested])):
             probabilities[i] = probs
     return probabilities
 
 
 def score(rows, found, probabilities, threshold, veto):
+    from triage_site.classification.reading import readable
     from triage_site.guidance import evaluation, selection
 
     tested = [i for i, probs in enumerate(probabilities) if probs is not None]
@@ -74,7 +77,7 @@ def score(rows, found, probabilities, threshold, veto):
     for i in tested:
         _, phrase, exact, kept = found[i]
         strengths = selection.combined(phrase, exact, probabilities[i], kept, threshold, veto)
-        chosen.append(selection.choose(rows[i]["text"], rows[i]["label"], strengths))
+        chosen.append(selection.choose(readable(rows[i]["text"]), rows[i]["label"], strengths))
     figures = evaluation.figures([rows[i] for i in tested], [rows[i]["label"] for i in tested], chosen, 0.0)
     return {"head_threshold": threshold, "veto_below": veto, "rows": len(tested),
             "levels_0_1": figures["levels_0_1_cards"], "overall": figures["overall"]}

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from scheduler.urgency import NAMES as LEVEL_NAMES
 
-from . import decision_points, length, rules
+from . import decision_points, length, reading, rules
 
 logger = logging.getLogger(__name__)
 # The head's probability of levels 0-1 together above which a less urgent choice is raised and flagged.
@@ -129,7 +129,7 @@ def classify(text):
 
 def classify_batch(texts, findings=None):
     """Classify several requests with one encoder call. Falls back to rules if the model is unavailable."""
-    texts = list(texts)
+    texts = [reading.readable(text) for text in texts]
     if not texts:
         return []
     findings = list(findings) if findings is not None else [rules.red_flags(text) for text in texts]

@@ -77,7 +77,7 @@ def fold_predictions(rows, embeddings, supports, clause_features, train_index, t
     `clause_features` are head.prepared(rows, ...) for every row."""
     from . import head as head_module, rules
 
-    texts = [row["text"] for row in rows]
+    texts = head_module.readable_texts(rows)
     forced = head_module.forced_levels(supports)
     vectorizer, urgency_model, length_model = head_module.fit(
         [rows[i] for i in train_index], embeddings[train_index], [forced[i] for i in train_index],

@@ -174,12 +174,13 @@ def features(vectorizer, texts, embeddings, forced_levels, clause_features):
 
 
 def feature_library_paths():
-    """The files the features are read with: the finding, danger-zone, context and red-flag libraries, and the
-    patterns that read numbers (a reading that changes moves the danger zones' verdicts like a library would)."""
-    from . import context, decision_points, findings, measurements, rules
+    """The files the features are read with: the finding, danger-zone, context and red-flag libraries, the
+    patterns that read numbers (a reading that changes moves the danger zones' verdicts like a library would),
+    and the text as read (answered questions as statements)."""
+    from . import answers, context, decision_points, findings, measurements, reading, rules
 
     return [findings.FINDINGS_PATH, decision_points.DANGER_ZONE_PATH, context.CONTEXT_RULES_PATH, rules.RULES_PATH,
-            Path(measurements.__file__)]
+            Path(measurements.__file__), Path(reading.__file__), Path(answers.__file__)]
 
 
 def read_training(paths):
@@ -188,11 +189,18 @@ def read_training(paths):
     return rows
 
 
+def readable_texts(rows):
+    """The rows' texts as the classifier reads them in service (reading.readable), for fitting and folds."""
+    from . import reading
+
+    return [reading.readable(row["text"]) for row in rows]
+
+
 def prepared(rows, encoder_name):
     """(embeddings, supports, finding scores) of the rows' texts: the expensive, model-independent part."""
     from . import decision_points, encoder, rules
 
-    texts = [row["text"] for row in rows]
+    texts = readable_texts(rows)
     embeddings = encoder.encode(texts, encoder_name)
     supports, clause_features = decision_points.assess_batch(
         texts, [rules.red_flags(text) for text in texts], encoder.encode_with(encoder_name), encoder_name)
@@ -213,7 +221,7 @@ def fit(rows, embeddings, forced_levels, clause_features, c=DEFAULT_C):
 
     from . import length
 
-    texts = [row["text"] for row in rows]
+    texts = readable_texts(rows)
     labels = np.array([int(row["label"]) for row in rows])
     buckets = np.array([int(row.get("length_bucket", length.default_bucket(int(row["label"])))) for row in rows])
     vectorizer = make_union(
@@ -266,7 +274,7 @@ def refit_lengths(head, recorded, encoder_name=None):
         raise ValueError(f"the {len(recorded)} recorded answers fall in fewer than two length buckets: "
                          "nothing to learn an order from")
     embeddings, supports, clause_features = prepared(rows, encoder_name or head.encoder_name)
-    x = head.features([row["text"] for row in rows], embeddings, forced_levels(supports), clause_features)
+    x = head.features(readable_texts(rows), embeddings, forced_levels(supports), clause_features)
     head.length_model = LogisticRegression(C=head.meta.get("C", DEFAULT_C), max_iter=5000).fit(x, buckets)
     head.meta["length_refit"] = {"source": "recorded answers in the database", "rows": len(recorded),
                                  "buckets": {str(b): int((buckets == b).sum()) for b in sorted(set(buckets.tolist()))}}

@@ -26,7 +26,7 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from . import DATA_DIR
+from . import DATA_DIR, reading
 
 RULES_PATH = DATA_DIR / "red_flags.toml"
 _NEGATOR = re.compile(r"\b(no|not|denies|denied|without|never|nor|negative for|free of|none)\b"
@@ -176,7 +176,7 @@ def _negated(norm, start):
 
 def red_flags(text):
     """The most urgent level forced by red-flag findings in `text`, with reasons."""
-    norm = normalise(text)
+    norm = normalise(reading.readable(text))
     came_round = _CAME_ROUND.search(norm) is not None
     result = RuleResult()
     for rule in RULES:

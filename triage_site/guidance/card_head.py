@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from triage_site.classification.head import (
-    INDEPENDENT_PATHS, WRITTEN_DIR, file_label, load_artifact, read_jsonl, refuse_evaluation_texts,
+    INDEPENDENT_PATHS, WRITTEN_DIR, file_label, load_artifact, read_jsonl, readable_texts, refuse_evaluation_texts,
 )
 
 from .cards import CARDS_PATH, FALLBACKS
@@ -102,7 +102,7 @@ def fit(rows, clause_vectors, encoder_name, c=DEFAULT_C, train_sha256=""):
     from sklearn.multiclass import OneVsRestClassifier
     from sklearn.preprocessing import MultiLabelBinarizer
 
-    texts = [row["text"] for row in rows]
+    texts = readable_texts(rows)
     labels = [[card for card in row["cards"] if card not in FALLBACKS.values()] for row in rows]
     binarizer = MultiLabelBinarizer()
     y = binarizer.fit_transform(labels)
@@ -119,8 +119,8 @@ def fit(rows, clause_vectors, encoder_name, c=DEFAULT_C, train_sha256=""):
 def train(paths, encode, encoder_name, c=DEFAULT_C):
     """Fit a head on the JSONL files `paths` ({text, cards}), refusing any held-out text."""
     rows = read_rows(paths)
-    texts = [row["text"] for row in rows]
-    refuse_held_out(texts)
+    refuse_held_out([row["text"] for row in rows])
+    texts = readable_texts(rows)
     sha = hashlib.sha256(b"".join(Path(path).read_bytes() for path in paths)).hexdigest()
     head = fit(rows, [vectors for _, vectors in clause_vectors_batch(texts, encode)], encoder_name, c, sha)
     head.meta = {"encoder": encoder_name, "train_files": [file_label(path) for path in paths], "train_rows": len(rows),

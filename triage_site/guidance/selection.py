@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 
-from triage_site.classification import context, decision_points, findings, measurements, rules
+from triage_site.classification import context, decision_points, findings, measurements, reading, rules
 from triage_site.classification.encoder import PerEncoder
 
 from . import card_head
@@ -342,7 +342,7 @@ def rechoose(text, level, detail):
     stored = detail.get("card_triggers") if isinstance(detail, dict) else None
     strengths = {card_id: float(value) for card_id, value in (stored or {}).items()
                  if card_id in CARDS and isinstance(value, (int, float))}
-    return choose(text, level, strengths)
+    return choose(reading.readable(text), level, strengths)
 
 
 def sources_of(detail):
@@ -367,6 +367,7 @@ def _encoder():
 def select_for_classifications(texts, classifications):
     """The cards for each classified request. A failing encoder costs the phrase matches, never the cards:
     findings, rules, words and the fallbacks still choose them."""
+    texts = [reading.readable(text) for text in texts]
     levels = [result.urgency for result in classifications]
     sources = [sources_of(result.detail) for result in classifications]
     encode, encoder_name = _encoder()

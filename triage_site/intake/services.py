@@ -6,7 +6,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from triage_site.classification import reading, rules
+from triage_site.classification import rules
 from triage_site.live import events, worker_link
 
 from . import alerts
@@ -21,7 +21,7 @@ def store_request(*, text, caller_name="", callback_number="", location=""):
     The safety rules (a fraction of a millisecond of regular expressions) run here, once: their finding is
     on the board at once, a classification backlog is worked through red flags first, and the classifier
     is handed the stored findings instead of finding them again."""
-    found = rules.red_flags(reading.readable(text))
+    found = rules.red_flags(text)  # reads the text as seen (reading.readable) itself
     request = MedicalRequest.objects.create(
         text=text, caller_name=caller_name, callback_number=callback_number, location=location,
         rule_urgency=found.level, rule_reason=found.reason[:500], rule_findings=found.as_dict(),

@@ -125,6 +125,7 @@ def test_an_accident_or_thoughts_without_a_plan_are_not_read_as_suicidal_intent(
     ("nan hit her head on the door, now she keeps asking the same thing", "head_injury_signs"),
     ("grandad didn't recognise me this morning and he's got a temperature", "confusion"),
     ("a squeezing feeling in the middle of my chest for half an hour, I'm 61", "chest_pain_risk"),
+    ("denies chest pain, but a 'pressure' behind the breastbone for 30 minutes, sweating, 66M", "chest_pain_risk"),
     ("his face has dropped on the left and he can't lift his cup", "stroke"),
     ("the care home gave her methotrexate every day this week instead of weekly", "overdose"),
     # poisonings and suicidal means said plainly, an open fracture, a weapon at the scene
@@ -138,6 +139,8 @@ def test_an_accident_or_thoughts_without_a_plan_are_not_read_as_suicidal_intent(
     ("his shin bone is sticking out through the skin, he's awake", "open_fracture"),
     ("a man is waving a machete at people outside the station", "weapon"),
     ("he's got a knife and he's banging on the bathroom door", "weapon"),
+    ("I've got my dad's shotgun on the table in front of me", "weapon"),
+    ("the neighbour is pointing a rifle out of his window at us", "weapon"),
 ])
 def test_high_risk_situations_fire_level_1(text, rule):
     found = rules.red_flags(text)
@@ -402,3 +405,11 @@ def test_a_new_finding_beside_an_old_one_still_fires(text, rule):
 ])
 def test_a_choke_a_breath_or_a_hypo_that_has_not_cleared_still_fires(text):
     assert rules.red_flags(text).level is not None
+
+
+@pytest.mark.parametrize("text", [
+    "my husband has a shotgun licence for clay shooting, he's cut his thumb on a tin",
+    "the police took the rifle away an hour ago, now my brother is crying and won't eat",
+])
+def test_a_firearm_that_is_not_in_play_is_no_weapon_at_the_scene(text):
+    assert "weapon" not in rules.red_flags(text).fired

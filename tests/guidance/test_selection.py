@@ -76,6 +76,19 @@ def test_negated_words_do_not_choose_a_card():
     assert "choking" in selection.exact_triggers("he is choking", set())
 
 
+@pytest.mark.parametrize("text", [
+    "my brother has got his dad's shotgun and says he'll use it",
+    "the farmer is waving a rifle at the walkers",
+    "the cable by the door is still sparking and he's lying next to it",
+])
+def test_a_firearm_or_live_sparking_cable_at_the_scene_chooses_the_scene_safety_card(text):
+    assert "scene_safety" in selection.exact_triggers(text, set())
+
+
+def test_no_firearm_at_the_scene_is_no_scene_safety_card():
+    assert "scene_safety" not in selection.exact_triggers("there's no shotgun in the house, the police took it", set())
+
+
 @pytest.mark.parametrize(("text", "card"), [
     ("a car ran over her foot in the car park", "major_trauma"),
     ("penetrating injury to the abdomen, nail gun", "major_trauma"),

@@ -139,6 +139,9 @@ def test_an_accident_or_thoughts_without_a_plan_are_not_read_as_suicidal_intent(
     ("his shin bone is sticking out through the skin, he's awake", "open_fracture"),
     ("a man is waving a machete at people outside the station", "weapon"),
     ("he's got a knife and he's banging on the bathroom door", "weapon"),
+    ("ate prawns 15 mins ago, lips tingling n swelling, throat feels tight, hives on my neck", "allergic_throat"),
+    ("stung by a wasp, now my throat is getting tight and I'm itchy", "allergic_throat"),
+    ("man, 70, on rivaroxaban, tripped and hit his forehead on the pavement, alert", "head_anticoag"),
     ("I've got my dad's shotgun on the table in front of me", "weapon"),
     ("the neighbour is pointing a rifle out of his window at us", "weapon"),
 ])
@@ -413,3 +416,8 @@ def test_a_choke_a_breath_or_a_hypo_that_has_not_cleared_still_fires(text):
 ])
 def test_a_firearm_that_is_not_in_play_is_no_weapon_at_the_scene(text):
     assert "weapon" not in rules.red_flags(text).fired
+
+
+def test_a_tight_throat_without_an_allergic_reaction_is_left_to_the_model():
+    fired = rules.red_flags("I'm having a panic attack, my throat feels tight and my hands are tingling").fired
+    assert "allergic_throat" not in fired
